@@ -1,0 +1,107 @@
+"""Adversarial Variational Bayes: an implicit encoder z = f(x, eps) and an adversary T(x, z)
+trained by logistic regression to estimate log q(z|x) - log p(z)."""
+
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+
+import networks
+from configs import AVBConfig
+from densities import bernoulli_log_likelihood, standard_normal_log_density
+
+
+class AVBTerms(NamedTuple):
+    """Per-sample quantities for z ~ q(z|x), each of shape [batch]."""
+    log_px_given_z: tf.Tensor
+    log_pz: tf.Tensor
+    t: tf.Tensor                      # T(x, z), the adversary's estimate of log q(z|x) - log p(z)
+
+    @property
+    def log_qz_given_x(self):
+        """T's estimate of log q(z|x), not the true density."""
+        return self.t + self.log_pz
+
+    @property
+    def elbo(self):
+        """T's estimate of the ELBO: log p(x|z) - T(x, z). Biased; see evaluation.py."""
+        return self.log_px_given_z - self.t
+
+
+def adversary_loss(t_q, t_p):
+    """Logistic loss, q samples positive: -log sigmoid(T(x, z_q)) - log(1 - sigmoid(T(x, z_p)))."""
+    return tf.nn.softplus(-t_q) + tf.nn.softplus(t_p)
+
+
+def adversary_accuracy(t_q, t_p):
+    """Fraction of q and prior samples that T puts on the right side of 0."""
+    correct = tf.concat([tf.cast(t_q > 0, tf.float32), tf.cast(t_p < 0, tf.float32)], 0)
+    return tf.reduce_mean(correct)
+
+
+class AVB:
+    name = "avb"
+    metric_names = ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo",
+                    "adversary_loss", "adversary_accuracy")
+
+    def __init__(self, config: AVBConfig, n_pixels: int):
+        self.noise_dim = config.noise_dim
+        self.adversary_steps = config.adversary_steps
+        self.encoder = networks.build_implicit_encoder(
+            n_pixels, config.noise_dim, config.encoder_width, config.encoder_depth)
+        self.decoder = networks.build_decoder(n_pixels, config.decoder_width, config.decoder_depth)
+        self.adversary = networks.build_adversary(
+            n_pixels, config.adversary_width, config.adversary_depth)
+        self.model_variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        self.adversary_variables = self.adversary.trainable_variables
+        self.optimizer = keras.optimizers.Adam(config.learning_rate)
+        self.adversary_optimizer = keras.optimizers.Adam(config.adversary_learning_rate)
+        self.optimizer.build(self.model_variables)
+        self.adversary_optimizer.build(self.adversary_variables)
+
+    @property
+    def networks(self) -> dict:
+        return {"encoder": self.encoder, "decoder": self.decoder, "adversary": self.adversary}
+
+    def t(self, x, z):
+        return self.adversary([x, z])[:, 0]
+
+    def sample_posterior(self, x, seed):
+        """z = f(x, eps), eps ~ N(0, I): one sample of the implicit q(z|x) per row of x."""
+        eps = tf.random.stateless_normal([tf.shape(x)[0], self.noise_dim], seed)
+        return self.encoder([x, eps])
+
+    def terms(self, x, seed) -> AVBTerms:
+        z = self.sample_posterior(x, seed)
+        return AVBTerms(
+            log_px_given_z=bernoulli_log_likelihood(x, self.decoder(z)),  # log p(x|z)
+            log_pz=standard_normal_log_density(z),                         # log p(z)
+            t=self.t(x, z))                                                # ~ log q(z|x) - log p(z)
+
+    def _model_step(self, x, seed) -> AVBTerms:
+        with tf.GradientTape() as tape:
+            terms = self.terms(x, seed)
+            loss = -tf.reduce_mean(terms.elbo)
+        grads = tape.gradient(loss, self.model_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model_variables))
+        return terms
+
+    def _adversary_step(self, x, seed):
+        q_seed, p_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        z_q = tf.stop_gradient(self.sample_posterior(x, q_seed))
+        z_p = tf.random.stateless_normal(tf.shape(z_q), p_seed)
+        with tf.GradientTape() as tape:
+            t_q, t_p = self.t(x, z_q), self.t(x, z_p)
+            loss = tf.reduce_mean(adversary_loss(t_q, t_p))
+        grads = tape.gradient(loss, self.adversary_variables)
+        self.adversary_optimizer.apply_gradients(zip(grads, self.adversary_variables))
+        return loss, adversary_accuracy(t_q, t_p)
+
+    def train_step(self, x, seed) -> dict:
+        """One encoder/decoder step on log p(x|z) - T, then `adversary_steps` adversary steps."""
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 1 + self.adversary_steps))
+        terms = self._model_step(x, seeds[0])
+        for adversary_seed in seeds[1:]:
+            loss, accuracy = self._adversary_step(x, adversary_seed)
+        metrics = {name: tf.reduce_mean(getattr(terms, name)) for name in self.metric_names[:4]}
+        return {**metrics, "adversary_loss": loss, "adversary_accuracy": accuracy}

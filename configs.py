@@ -1,0 +1,108 @@
+"""Run settings for both models, and the command-line flags built from them.
+
+This module must not import TensorFlow: `--help` reads only what is here.
+"""
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+
+DATASET_NAMES = ("4px", "9px")
+
+
+def _setting(default, help_text, **extra):
+    return field(default=default, metadata={"help": help_text, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Settings every run shares."""
+
+    dataset: str = _setting("4px", "which data set: 4px (2x2 images) or 9px (3x3 images)",
+                            choices=DATASET_NAMES)
+    steps: int = _setting(6000, "number of training iterations")
+    batch_size: int = _setting(512, "data points per training iteration")
+    seed: int = _setting(0, "seed for weights, batches and noise; equal seeds give equal runs",
+                         type=int)
+    log_every: int = _setting(200, "iterations between metric logs, posterior snapshots "
+                                   "and host round-trips")
+    posterior_samples: int = _setting(256, "posterior samples kept per data point at each log")
+    out: str = _setting("", "run directory (default: runs/<model>-<dataset>-seed<seed>)")
+
+
+@dataclass
+class VAEConfig(TrainConfig):
+    """A Gaussian-encoder VAE with a Bernoulli decoder."""
+
+    encoder_width: int = _setting(64, "hidden units per encoder layer")
+    encoder_depth: int = _setting(2, "hidden layers in the encoder")
+    decoder_width: int = _setting(64, "hidden units per decoder layer")
+    decoder_depth: int = _setting(2, "hidden layers in the decoder")
+    learning_rate: float = _setting(3e-3, "Adam learning rate of encoder and decoder")
+
+
+@dataclass
+class AVBConfig(TrainConfig):
+    """Adversarial Variational Bayes: implicit encoder, adversary T(x, z)."""
+
+    noise_dim: int = _setting(8, "dimension of the encoder's noise input eps ~ N(0, I)")
+    encoder_width: int = _setting(64, "hidden units per encoder layer")
+    encoder_depth: int = _setting(2, "hidden layers in the encoder")
+    decoder_width: int = _setting(64, "hidden units per decoder layer")
+    decoder_depth: int = _setting(2, "hidden layers in the decoder")
+    adversary_width: int = _setting(128, "hidden units per adversary layer")
+    adversary_depth: int = _setting(2, "hidden layers in the adversary")
+    learning_rate: float = _setting(3e-3, "Adam learning rate of encoder and decoder")
+    adversary_learning_rate: float = _setting(3e-3, "Adam learning rate of the adversary")
+    adversary_steps: int = _setting(1, "adversary updates per encoder/decoder update")
+
+
+MODEL_CONFIGS = {"vae": VAEConfig, "avb": AVBConfig}
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+_FLAG_TYPES = {int: positive_int, float: positive_float, str: str}
+
+
+def default_out_dir(model_name: str, config: TrainConfig) -> str:
+    return config.out or f"runs/{model_name}-{config.dataset}-seed{config.seed}"
+
+
+def build_parser(config_class, description: str) -> argparse.ArgumentParser:
+    """One flag per dataclass field, with the field's default and help text."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(config_class):
+        flag = "--" + f.name.replace("_", "-")
+        kwargs = {"default": f.default, "type": _FLAG_TYPES[f.type],
+                  "help": f.metadata["help"]}
+        if "type" in f.metadata:
+            kwargs["type"] = f.metadata["type"]
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        parser.add_argument(flag, **kwargs)
+    return parser
+
+
+def parse_config(config_class, description: str, argv=None):
+    args = build_parser(config_class, description).parse_args(argv)
+    return config_class(**vars(args))

@@ -1,0 +1,30 @@
+"""Per-sample log densities shared by training and evaluation. Each returns shape [batch]."""
+
+import math
+
+import tensorflow as tf
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def bernoulli_log_likelihood(x, logits):
+    """log p(x|z) = sum over pixels of x log sigmoid(l) + (1 - x) log sigmoid(-l).
+
+    Written as x l - softplus(l), which is the same sum, stable for any l, and broadcasts.
+    """
+    return tf.reduce_sum(x * logits - tf.nn.softplus(logits), -1)
+
+
+def standard_normal_log_density(z):
+    """log N(z; 0, I)."""
+    return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, -1)
+
+
+def gaussian_log_density(z, mean, log_var):
+    """log N(z; mean, diag(exp(log_var)))."""
+    return -0.5 * tf.reduce_sum(tf.square(z - mean) * tf.exp(-log_var) + log_var + LOG_2PI, -1)
+
+
+def gaussian_kl_to_standard_normal(mean, log_var):
+    """KL(N(mean, diag(exp(log_var))) || N(0, I)) in closed form."""
+    return 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(log_var) - 1.0 - log_var, -1)
