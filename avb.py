@@ -3,7 +3,6 @@ trained by logistic regression to estimate log q(z|x) - log p(z)."""
 
 from typing import NamedTuple
 
-import keras
 import tensorflow as tf
 
 import networks
@@ -39,6 +38,19 @@ def adversary_accuracy(t_q, t_p):
     return tf.reduce_mean(correct)
 
 
+def adversary_update(adversary, optimizer, x, z_q, z_p):
+    """One optimiser step of T on q samples z_q against prior samples z_p for the same x.
+
+    Returns the loss and accuracy measured before the step.
+    """
+    with tf.GradientTape() as tape:
+        t_q, t_p = adversary([x, z_q])[:, 0], adversary([x, z_p])[:, 0]
+        loss = tf.reduce_mean(adversary_loss(t_q, t_p))
+    grads = tape.gradient(loss, adversary.trainable_variables)
+    optimizer.apply_gradients(zip(grads, adversary.trainable_variables))
+    return loss, adversary_accuracy(t_q, t_p)
+
+
 class AVB:
     name = "avb"
     metric_names = ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo",
@@ -53,21 +65,22 @@ class AVB:
         self.adversary = networks.build_adversary(
             n_pixels, config.adversary_width, config.adversary_depth)
         self.model_variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.adversary_variables = self.adversary.trainable_variables
-        self.optimizer = keras.optimizers.Adam(config.learning_rate)
-        self.adversary_optimizer = keras.optimizers.Adam(config.adversary_learning_rate)
+        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
+        self.adversary_optimizer = networks.adam(
+            config.adversary_learning_rate, config.schedule, config.steps * config.adversary_steps)
         self.optimizer.build(self.model_variables)
-        self.adversary_optimizer.build(self.adversary_variables)
+        self.adversary_optimizer.build(self.adversary.trainable_variables)
 
     @property
     def networks(self) -> dict:
         return {"encoder": self.encoder, "decoder": self.decoder, "adversary": self.adversary}
 
     def t(self, x, z):
-        return self.adversary([x, z])[:, 0]
+        return self.adversary([tf.convert_to_tensor(x), tf.convert_to_tensor(z)])[:, 0]
 
     def sample_posterior(self, x, seed):
         """z = f(x, eps), eps ~ N(0, I): one sample of the implicit q(z|x) per row of x."""
+        x = tf.convert_to_tensor(x)
         eps = tf.random.stateless_normal([tf.shape(x)[0], self.noise_dim], seed)
         return self.encoder([x, eps])
 
@@ -90,15 +103,11 @@ class AVB:
         q_seed, p_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         z_q = tf.stop_gradient(self.sample_posterior(x, q_seed))
         z_p = tf.random.stateless_normal(tf.shape(z_q), p_seed)
-        with tf.GradientTape() as tape:
-            t_q, t_p = self.t(x, z_q), self.t(x, z_p)
-            loss = tf.reduce_mean(adversary_loss(t_q, t_p))
-        grads = tape.gradient(loss, self.adversary_variables)
-        self.adversary_optimizer.apply_gradients(zip(grads, self.adversary_variables))
-        return loss, adversary_accuracy(t_q, t_p)
+        return adversary_update(self.adversary, self.adversary_optimizer, x, z_q, z_p)
 
     def train_step(self, x, seed) -> dict:
         """One encoder/decoder step on log p(x|z) - T, then `adversary_steps` adversary steps."""
+        x = tf.convert_to_tensor(x)
         seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 1 + self.adversary_steps))
         terms = self._model_step(x, seeds[0])
         for adversary_seed in seeds[1:]:

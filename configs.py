@@ -28,6 +28,8 @@ class TrainConfig:
                                    "and host round-trips")
     posterior_samples: int = _setting(256, "posterior samples kept per data point at each log")
     out: str = _setting("", "run directory (default: runs/<model>-<dataset>-seed<seed>)")
+    schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
+                                       "cosine decay to zero", choices=("constant", "cosine"))
 
 
 @dataclass

@@ -55,3 +55,10 @@ def build_adversary(n_pixels: int, width: int, depth: int) -> keras.Model:
         layers.Multiply(name="z_squared")([z, z]))
     t = layers.Add(name="T")([net, half_square])
     return keras.Model([x, z], t, name="adversary")
+
+
+def adam(learning_rate: float, schedule: str, steps: int) -> "keras.optimizers.Adam":
+    """Adam at a constant rate, or decayed to zero along a half cosine over `steps` updates."""
+    if schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    return keras.optimizers.Adam(learning_rate)

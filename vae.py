@@ -2,7 +2,6 @@
 
 from typing import NamedTuple
 
-import keras
 import tensorflow as tf
 
 import networks
@@ -31,7 +30,7 @@ class VAE:
             n_pixels, config.encoder_width, config.encoder_depth)
         self.decoder = networks.build_decoder(n_pixels, config.decoder_width, config.decoder_depth)
         self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.optimizer = keras.optimizers.Adam(config.learning_rate)
+        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
         self.optimizer.build(self.variables)
 
     @property
