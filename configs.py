@@ -6,6 +6,7 @@ This module must not import TensorFlow: `--help` reads only what is here.
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 DATASET_NAMES = ("4px", "9px")
 
@@ -27,7 +28,7 @@ class TrainConfig:
     log_every: int = _setting(200, "iterations between metric logs, posterior snapshots "
                                    "and host round-trips")
     posterior_samples: int = _setting(256, "posterior samples kept per data point at each log")
-    out: str = _setting("", "run directory (default: runs/<model>-<dataset>-seed<seed>)")
+    out: str = _setting("", "run directory", shown_default="runs/<model>-<dataset>-seed<seed>")
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
 
@@ -35,6 +36,8 @@ class TrainConfig:
 @dataclass
 class VAEConfig(TrainConfig):
     """A Gaussian-encoder VAE with a Bernoulli decoder."""
+
+    dataset_defaults: ClassVar[dict] = {}
 
     encoder_width: int = _setting(64, "hidden units per encoder layer")
     encoder_depth: int = _setting(2, "hidden layers in the encoder")
@@ -47,16 +50,20 @@ class VAEConfig(TrainConfig):
 class AVBConfig(TrainConfig):
     """Adversarial Variational Bayes: implicit encoder, adversary T(x, z)."""
 
+    dataset_defaults: ClassVar[dict] = {
+        "4px": {"steps": 10000, "batch_size": 256, "schedule": "cosine"},
+        "9px": {"steps": 20000, "batch_size": 128, "schedule": "constant"}}
+
     noise_dim: int = _setting(8, "dimension of the encoder's noise input eps ~ N(0, I)")
     encoder_width: int = _setting(64, "hidden units per encoder layer")
     encoder_depth: int = _setting(2, "hidden layers in the encoder")
     decoder_width: int = _setting(64, "hidden units per decoder layer")
     decoder_depth: int = _setting(2, "hidden layers in the decoder")
-    adversary_width: int = _setting(128, "hidden units per adversary layer")
+    adversary_width: int = _setting(64, "hidden units per adversary layer")
     adversary_depth: int = _setting(2, "hidden layers in the adversary")
-    learning_rate: float = _setting(3e-3, "Adam learning rate of encoder and decoder")
-    adversary_learning_rate: float = _setting(3e-3, "Adam learning rate of the adversary")
-    adversary_steps: int = _setting(1, "adversary updates per encoder/decoder update")
+    learning_rate: float = _setting(2e-3, "Adam learning rate of encoder and decoder")
+    adversary_learning_rate: float = _setting(5e-3, "Adam learning rate of the adversary")
+    adversary_steps: int = _setting(2, "adversary updates per encoder/decoder update")
 
 
 MODEL_CONFIGS = {"vae": VAEConfig, "avb": AVBConfig}
@@ -89,16 +96,30 @@ def default_out_dir(model_name: str, config: TrainConfig) -> str:
     return config.out or f"runs/{model_name}-{config.dataset}-seed{config.seed}"
 
 
+def make_config(config_class, **settings):
+    """A config from the given settings; unset ones take the data set's default, else the
+    class default."""
+    dataset = settings.get("dataset", config_class.dataset)
+    return config_class(**{**config_class.dataset_defaults.get(dataset, {}), **settings})
+
+
+def _default_text(config_class, f) -> str:
+    per_dataset = {name: d[f.name] for name, d in config_class.dataset_defaults.items()
+                   if f.name in d}
+    if not per_dataset:
+        return f"default: {f.metadata.get('shown_default', f.default)}"
+    return "default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+
+
 def build_parser(config_class, description: str) -> argparse.ArgumentParser:
-    """One flag per dataclass field, with the field's default and help text."""
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """One flag per dataclass field, with its help text and default. Flags left out are absent
+    from the parsed namespace, so that `make_config` can fill in per-data-set defaults."""
+    parser = argparse.ArgumentParser(description=description,
+                                     argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(config_class):
         flag = "--" + f.name.replace("_", "-")
-        kwargs = {"default": f.default, "type": _FLAG_TYPES[f.type],
-                  "help": f.metadata["help"]}
-        if "type" in f.metadata:
-            kwargs["type"] = f.metadata["type"]
+        kwargs = {"type": f.metadata.get("type", _FLAG_TYPES[f.type]),
+                  "help": f"{f.metadata['help']} ({_default_text(config_class, f)})"}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         parser.add_argument(flag, **kwargs)
@@ -107,4 +128,4 @@ def build_parser(config_class, description: str) -> argparse.ArgumentParser:
 
 def parse_config(config_class, description: str, argv=None):
     args = build_parser(config_class, description).parse_args(argv)
-    return config_class(**vars(args))
+    return make_config(config_class, **vars(args))

@@ -4,7 +4,7 @@ with plain `keras.models.load_model(path)`."""
 import keras
 from keras import layers
 
-ACTIVATION = "elu"
+ACTIVATION = "relu"
 LATENT_DIM = 2
 
 

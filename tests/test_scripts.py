@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
@@ -23,6 +22,9 @@ RUN_FILES = {"vae": {"config.json", "history.csv", "encoder.keras", "decoder.ker
 METRICS = {"vae": ["log_px_given_z", "log_pz", "log_qz_given_x", "elbo"],
            "avb": ["log_px_given_z", "log_pz", "log_qz_given_x", "elbo", "adversary_loss",
                    "adversary_accuracy"]}
+
+NETWORK_INPUTS = {"vae": {"encoder": 1, "decoder": 1},                  # x; z
+                  "avb": {"encoder": 2, "decoder": 1, "adversary": 2}}  # [x, eps]; z; [x, z]
 
 
 def run_script(name, *args):
@@ -58,12 +60,23 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     np.testing.assert_array_equal(posterior["steps"], [10, 20, 30])
     assert posterior["z"].shape == (3, 9, 8, 2)
 
-    decoder = keras.models.load_model(out / "decoder.keras")
-    assert decoder(np.zeros((5, 2), np.float32)).shape == (5, 9)
+    for name, n_inputs in NETWORK_INPUTS[model].items():
+        assert loaded_input_count(out / f"{name}.keras", tmp_path) == n_inputs
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["log_px_per_point"]) == 9
     assert metrics["log_px"] < 0 and metrics["optimum_log_px"] == pytest.approx(-np.log(9))
+    assert np.isfinite(metrics["elbo"]) and len(metrics["posterior_gap_per_point"]) == 9
+
+
+def loaded_input_count(path, cwd):
+    """Loads a saved network in an isolated Python that cannot see this project's modules."""
+    code = (f"import keras; m = keras.models.load_model({str(path)!r}); "
+            "print(len(m.inputs))")
+    result = subprocess.run([sys.executable, "-I", "-c", code], cwd=cwd, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.split()[-1])
 
 
 @pytest.mark.parametrize("script", ["train_vae.py", "train_avb.py"])
