@@ -60,10 +60,13 @@ class AVB:
         self.noise_dim = config.noise_dim
         self.adversary_steps = config.adversary_steps
         self.encoder = networks.build_implicit_encoder(
-            n_pixels, config.noise_dim, config.encoder_width, config.encoder_depth)
-        self.decoder = networks.build_decoder(n_pixels, config.decoder_width, config.decoder_depth)
+            n_pixels, config.noise_dim, config.encoder_width, config.encoder_depth,
+            config.activation)
+        self.decoder = networks.build_decoder(
+            n_pixels, config.decoder_width, config.decoder_depth, config.activation)
         self.adversary = networks.build_adversary(
-            n_pixels, config.adversary_width, config.adversary_depth)
+            n_pixels, config.adversary_width, config.adversary_depth, config.activation,
+            residual=config.adversary_architecture == "residual")
         self.model_variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
         self.adversary_optimizer = networks.adam(

@@ -27,8 +27,12 @@ class TrainConfig:
                          type=int)
     log_every: int = _setting(200, "iterations between metric logs, posterior snapshots "
                                    "and host round-trips")
+    eval_every: int = _setting(1000, "iterations between exact log p(x) evaluations (the "
+                                     "history's log_px column; also at the last step)")
     posterior_samples: int = _setting(256, "posterior samples kept per data point at each log")
     out: str = _setting("", "run directory", shown_default="runs/<model>-<dataset>-seed<seed>")
+    activation: str = _setting("relu", "hidden-layer activation of every network",
+                               choices=("relu", "elu"))
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
 
@@ -62,6 +66,9 @@ class AVBConfig(TrainConfig):
     adversary_width: int = _setting(64, "hidden units per adversary layer")
     adversary_depth: int = _setting(2, "hidden layers in the adversary")
     learning_rate: float = _setting(2e-3, "Adam learning rate of encoder and decoder")
+    adversary_architecture: str = _setting(
+        "mlp", "adversary body: mlp (--adversary-depth hidden layers) or residual "
+               "(--adversary-depth residual blocks of two layers)", choices=("mlp", "residual"))
     adversary_learning_rate: float = _setting(5e-3, "Adam learning rate of the adversary")
     adversary_steps: int = _setting(2, "adversary updates per encoder/decoder update")
 

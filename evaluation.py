@@ -5,6 +5,9 @@ square grid. The prior puts under 1e-8 of its mass outside [-6, 6]^2, and a 400 
 (cell width 0.03) resolves decoder boundaries far sharper than those a trained decoder draws.
 The even point count keeps the axes on cell edges, so a decoder that switches on the sign of a
 coordinate is integrated exactly.
+- During training, log p(x) is tracked on a 200 x 200 grid (cell width 0.06), about 8 times
+  cheaper; on the trained default decoders it agrees with the final grid to about 1e-4, and
+  the smoke tests check that it agrees to 1e-3.
 - The VAE's ELBO averages the single-sample bound over many z, with its exact Gaussian log q.
 - The AVB's q(z|x) is implicit, so its true ELBO = E_q[log p(x|z) + log p(z)] + H(q) takes the
   entropy H(q) = -E_q[log q(z|x)] from the Kozachenko-Leonenko nearest-neighbour estimator on
@@ -23,6 +26,7 @@ from densities import bernoulli_log_likelihood, standard_normal_log_density
 
 GRID_EXTENT = 6.0
 GRID_POINTS = 400
+TRACKING_GRID_POINTS = 200
 ELBO_SAMPLES = 4096
 KNN_SAMPLES = 8000
 KNN_NEIGHBOUR = 5
@@ -43,13 +47,24 @@ def latent_grid(extent: float = GRID_EXTENT, points: int = GRID_POINTS) -> Laten
     return LatentGrid(z, standard_normal_log_density(z) + 2.0 * np.log(width))
 
 
-def exact_log_px(decoder, x, grid: LatentGrid | None = None) -> np.ndarray:
+def log_px_on_grid(decoder, x, grid: LatentGrid) -> tf.Tensor:
     """log p(x) = log sum over grid cells of p(x|z) p(z) dz, for each row of x: shape [N]."""
-    grid = grid or latent_grid()
-    logits = decoder(grid.z)                                             # [G, P]
     log_px_given_z = bernoulli_log_likelihood(
-        tf.constant(x)[:, None, :], logits[None, :, :])                  # [N, G]
-    return tf.reduce_logsumexp(log_px_given_z + grid.log_weight[None, :], axis=1).numpy()
+        tf.convert_to_tensor(x)[:, None, :], decoder(grid.z)[None, :, :])   # [N, G]
+    return tf.reduce_logsumexp(log_px_given_z + grid.log_weight[None, :], axis=1)
+
+
+def exact_log_px(decoder, x, grid: LatentGrid | None = None) -> np.ndarray:
+    """log p(x) for each row of x, on the evaluation grid unless another is given: shape [N]."""
+    return log_px_on_grid(decoder, x, grid or latent_grid()).numpy()
+
+
+def make_log_px_tracker(decoder, x):
+    """A compiled function giving the mean log p(x) over the rows of x on the coarser tracking
+    grid, cheap enough to call during training."""
+    grid = latent_grid(points=TRACKING_GRID_POINTS)
+    return tf.function(lambda: tf.reduce_mean(log_px_on_grid(decoder, x, grid)),
+                       jit_compile=True)
 
 
 def knn_entropy(z: np.ndarray, k: int = KNN_NEIGHBOUR) -> float:

@@ -4,51 +4,66 @@ with plain `keras.models.load_model(path)`."""
 import keras
 from keras import layers
 
-ACTIVATION = "relu"
 LATENT_DIM = 2
 
 
-def mlp(h, width: int, depth: int, name: str):
+def mlp(h, width: int, depth: int, name: str, activation: str = "relu"):
     for i in range(depth):
-        h = layers.Dense(width, activation=ACTIVATION, name=f"{name}_hidden{i}")(h)
+        h = layers.Dense(width, activation=activation, name=f"{name}_hidden{i}")(h)
     return h
 
 
-def build_gaussian_encoder(n_pixels: int, width: int, depth: int) -> keras.Model:
+def residual_net(h, width: int, blocks: int, name: str, activation: str = "relu"):
+    """A Dense layer to `width`, then `blocks` residual blocks h <- act(h + W2 act(W1 h))."""
+    h = layers.Dense(width, activation=activation, name=f"{name}_in")(h)
+    for i in range(blocks):
+        r = layers.Dense(width, activation=activation, name=f"{name}_block{i}_a")(h)
+        r = layers.Dense(width, name=f"{name}_block{i}_b")(r)
+        h = layers.Activation(activation, name=f"{name}_block{i}_out")(
+            layers.Add(name=f"{name}_block{i}_add")([h, r]))
+    return h
+
+
+def build_gaussian_encoder(n_pixels: int, width: int, depth: int,
+                           activation: str = "relu") -> keras.Model:
     """x -> (z_mean, z_log_var) of the Gaussian q(z|x)."""
     x = keras.Input((n_pixels,), name="x")
-    h = mlp(x, width, depth, "encoder")
+    h = mlp(x, width, depth, "encoder", activation)
     z_mean = layers.Dense(LATENT_DIM, name="z_mean")(h)
     z_log_var = layers.Dense(LATENT_DIM, name="z_log_var")(h)
     return keras.Model(x, [z_mean, z_log_var], name="encoder")
 
 
-def build_implicit_encoder(n_pixels: int, noise_dim: int, width: int, depth: int) -> keras.Model:
+def build_implicit_encoder(n_pixels: int, noise_dim: int, width: int, depth: int,
+                           activation: str = "relu") -> keras.Model:
     """(x, eps) -> z: a sample of the implicit q(z|x) for noise eps ~ N(0, I)."""
     x = keras.Input((n_pixels,), name="x")
     eps = keras.Input((noise_dim,), name="eps")
-    h = mlp(layers.Concatenate(name="x_eps")([x, eps]), width, depth, "encoder")
+    h = mlp(layers.Concatenate(name="x_eps")([x, eps]), width, depth, "encoder", activation)
     z = layers.Dense(LATENT_DIM, name="z")(h)
     return keras.Model([x, eps], z, name="encoder")
 
 
-def build_decoder(n_pixels: int, width: int, depth: int) -> keras.Model:
+def build_decoder(n_pixels: int, width: int, depth: int, activation: str = "relu") -> keras.Model:
     """z -> one Bernoulli logit per pixel of p(x|z)."""
     z = keras.Input((LATENT_DIM,), name="z")
-    logits = layers.Dense(n_pixels, name="logits")(mlp(z, width, depth, "decoder"))
+    logits = layers.Dense(n_pixels, name="logits")(mlp(z, width, depth, "decoder", activation))
     return keras.Model(z, logits, name="decoder")
 
 
-def build_adversary(n_pixels: int, width: int, depth: int) -> keras.Model:
+def build_adversary(n_pixels: int, width: int, depth: int, activation: str = "relu",
+                    residual: bool = False) -> keras.Model:
     """(x, z) -> T(x, z) [batch, 1] = net(x, z) + |z|^2 / 2, which estimates log q(z|x) - log p(z).
 
     -log p(z) = |z|^2 / 2 + log(2 pi) is added analytically (its constant lives in the net's
     bias), so the net only has to learn log q(z|x). The fixed half-square term is a frozen
-    Dense layer on z * z, which keeps the model made of standard layers.
+    Dense layer on z * z, which keeps the model made of standard layers. `depth` counts hidden
+    layers, or residual blocks when `residual`.
     """
     x = keras.Input((n_pixels,), name="x")
     z = keras.Input((LATENT_DIM,), name="z")
-    h = mlp(layers.Concatenate(name="x_z")([x, z]), width, depth, "adversary")
+    body = residual_net if residual else mlp
+    h = body(layers.Concatenate(name="x_z")([x, z]), width, depth, "adversary", activation)
     net = layers.Dense(1, name="net")(h)
     half_square = layers.Dense(1, use_bias=False, trainable=False, name="half_square_norm",
                                kernel_initializer=keras.initializers.Constant(0.5))(

@@ -27,8 +27,9 @@ class VAE:
 
     def __init__(self, config: VAEConfig, n_pixels: int):
         self.encoder = networks.build_gaussian_encoder(
-            n_pixels, config.encoder_width, config.encoder_depth)
-        self.decoder = networks.build_decoder(n_pixels, config.decoder_width, config.decoder_depth)
+            n_pixels, config.encoder_width, config.encoder_depth, config.activation)
+        self.decoder = networks.build_decoder(
+            n_pixels, config.decoder_width, config.decoder_depth, config.activation)
         self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
         self.optimizer.build(self.variables)

@@ -22,6 +22,9 @@ def test_network_shapes(dataset):
     assert networks.build_implicit_encoder(n_pixels, 3, 8, 2)([x, eps]).shape == (BATCH, 2)
     assert networks.build_decoder(n_pixels, 8, 2)(z).shape == (BATCH, n_pixels)
     assert networks.build_adversary(n_pixels, 8, 2)([x, z]).shape == (BATCH, 1)
+    residual = networks.build_adversary(n_pixels, 8, 2, "elu", residual=True)
+    assert residual([x, z]).shape == (BATCH, 1)
+    assert sum("_add" in layer.name for layer in residual.layers) == 2
 
 
 def test_data_sets_are_one_hot():

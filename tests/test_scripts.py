@@ -41,7 +41,8 @@ def read_history(path):
                                                                "--noise-dim", "3"])])
 def test_script_writes_a_complete_run(tmp_path, model, extra):
     out = tmp_path / model
-    result = run_script(f"train_{model}.py", *TINY, *extra, "--dataset", "9px", "--out", str(out))
+    result = run_script(f"train_{model}.py", *TINY, *extra, "--dataset", "9px", "--out", str(out),
+                        "--eval-every", "20")
     assert result.returncode == 0, result.stderr
     assert "exact log p(x)" in result.stdout
     assert "Traceback" not in result.stderr and "cuda" not in result.stderr.lower()
@@ -52,13 +53,16 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
 
     history = read_history(out / "history.csv")
-    assert list(history[0]) == ["step", "seconds", *METRICS[model]]
+    assert list(history[0]) == ["step", "seconds", *METRICS[model], "log_px"]
     assert [int(row["step"]) for row in history] == [10, 20, 30]
-    assert all(np.isfinite(float(v)) for row in history for v in row.values())
+    assert all(np.isfinite(float(v)) for row in history for v in row.values() if v != "")
+    assert [row["log_px"] != "" for row in history] == [False, True, True]   # --eval-every 20
 
     posterior = np.load(out / "posterior.npz")
     np.testing.assert_array_equal(posterior["steps"], [10, 20, 30])
     assert posterior["z"].shape == (3, 9, 8, 2)
+    assert posterior["reconstructions"].shape == (3, 9, 9)
+    assert posterior["prior_images"].shape == (3, training.PRIOR_IMAGES, 9)
 
     for name, n_inputs in NETWORK_INPUTS[model].items():
         assert loaded_input_count(out / f"{name}.keras", tmp_path) == n_inputs
@@ -67,6 +71,8 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     assert len(metrics["log_px_per_point"]) == 9
     assert metrics["log_px"] < 0 and metrics["optimum_log_px"] == pytest.approx(-np.log(9))
     assert np.isfinite(metrics["elbo"]) and len(metrics["posterior_gap_per_point"]) == 9
+    # The coarser grid that tracks log p(x) during training agrees with the final evaluation.
+    assert float(history[-1]["log_px"]) == pytest.approx(metrics["log_px"], abs=1e-3)
 
 
 def loaded_input_count(path, cwd):
