@@ -78,6 +78,10 @@ class AVB:
     def networks(self) -> dict:
         return {"encoder": self.encoder, "decoder": self.decoder, "adversary": self.adversary}
 
+    @property
+    def optimizers(self) -> list:
+        return [self.optimizer, self.adversary_optimizer]
+
     def t(self, x, z):
         return self.adversary([tf.convert_to_tensor(x), tf.convert_to_tensor(z)])[:, 0]
 

@@ -6,7 +6,10 @@ This module must not import TensorFlow: `--help` reads only what is here.
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, NamedTuple
+
+import rundir
 
 DATASET_NAMES = ("4px", "9px")
 
@@ -118,10 +121,17 @@ def _default_text(config_class, f) -> str:
     return "default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser(config_class, description: str) -> argparse.ArgumentParser:
     """One flag per dataclass field, with its help text and default. Flags left out are absent
     from the parsed namespace, so that `make_config` can fill in per-data-set defaults."""
-    parser = argparse.ArgumentParser(description=description,
+    parser = OneLineErrorParser(description=description,
                                      argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(config_class):
         flag = "--" + f.name.replace("_", "-")
@@ -133,6 +143,52 @@ def build_parser(config_class, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_config(config_class, description: str, argv=None):
-    args = build_parser(config_class, description).parse_args(argv)
-    return make_config(config_class, **vars(args))
+class RunRequest(NamedTuple):
+    """What a training script was asked to do."""
+    config: TrainConfig
+    model_name: str
+    resume: bool
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true", default=False,
+                       help="replace the run already in --out (only its run files are removed)")
+    group.add_argument("--resume", action="store_true", default=False,
+                       help="continue the run in --out from its last saved state up to --steps "
+                            "in total; settings not given are read from its config.json, and "
+                            "changing any other than --steps is refused")
+
+
+def parse_config(config_class, model_name: str, description: str, argv=None) -> RunRequest:
+    """Parses the command line and checks --out against what is on disk, so that every usage
+    error stops the script (exit status 2) before anything is written or TensorFlow loads."""
+    parser = build_parser(config_class, description)
+    _add_run_flags(parser)
+    given = vars(parser.parse_args(argv))
+    overwrite, resume = given.pop("overwrite"), given.pop("resume")
+    config = make_config(config_class, **given)
+    out = Path(default_out_dir(model_name, config))
+    try:
+        if resume:
+            config = _resumed_config(config_class, out, given)
+        else:
+            rundir.check_new_run(out, overwrite)
+    except rundir.RunDirError as error:
+        parser.error(str(error))
+    return RunRequest(config, model_name, resume)
+
+
+def _resumed_config(config_class, out: Path, given: dict):
+    rundir.check_writable(out)
+    saved = rundir.saved_settings(out, [f.name for f in dataclasses.fields(config_class)])
+    changed = rundir.changed_settings(saved, given)
+    if changed:
+        raise rundir.RunDirError(f"--resume: the run in {out} was made with other settings ("
+                                 + "; ".join(changed) + "); use a new --out for a new run")
+    config = make_config(config_class, **{**saved, **given, "out": str(out)})
+    done = rundir.saved_step(out)
+    if done >= config.steps:
+        raise rundir.RunDirError(f"--resume: the run in {out} is already at step {done}; "
+                                 f"pass --steps above {done} to continue it")
+    return config

@@ -1,13 +1,15 @@
 """Train Adversarial Variational Bayes on the one-hot pixel data and save the run."""
 
+import sys
+
 from configs import AVBConfig, parse_config
 
 
 def main(argv=None) -> None:
-    config = parse_config(AVBConfig, __doc__, argv)
+    request = parse_config(AVBConfig, "avb", __doc__, argv)
     import training
 
-    training.report(training.train("avb", config))
+    sys.exit(training.run(request))
 
 
 if __name__ == "__main__":

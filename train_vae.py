@@ -1,13 +1,15 @@
 """Train a VAE on the one-hot pixel data and save the run."""
 
+import sys
+
 from configs import VAEConfig, parse_config
 
 
 def main(argv=None) -> None:
-    config = parse_config(VAEConfig, __doc__, argv)
+    request = parse_config(VAEConfig, "vae", __doc__, argv)
     import training
 
-    training.report(training.train("vae", config))
+    sys.exit(training.run(request))
 
 
 if __name__ == "__main__":

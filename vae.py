@@ -38,6 +38,10 @@ class VAE:
     def networks(self) -> dict:
         return {"encoder": self.encoder, "decoder": self.decoder}
 
+    @property
+    def optimizers(self) -> list:
+        return [self.optimizer]
+
     def sample_posterior(self, x, seed):
         """z = mean + sigma * eps, eps ~ N(0, I): one reparameterised sample per row of x."""
         z_mean, z_log_var = self.encoder(x)

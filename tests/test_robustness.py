@@ -1,0 +1,213 @@
+"""Bad input, existing runs, interruption by real signals, NaN, atomic writes, resuming."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import rundir
+import training
+from configs import VAEConfig
+from tests.conftest import ROOT
+from tests.test_scripts import TINY, read_history, run_script
+
+FAST = [*TINY[:2], "--log-every", "50", *TINY[4:]]   # TINY with fewer host round trips
+
+
+def snapshot_files(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
+def assert_usage_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize("flag,value,words", [
+    ("--dataset", "16px", ["4px", "9px"]),
+    ("--steps", "0", ["--steps", "positive integer"]),
+    ("--steps", "-5", ["--steps", "positive integer"]),
+    ("--batch-size", "many", ["--batch-size", "positive integer"]),
+    ("--log-every", "0", ["--log-every", "positive integer"]),
+    ("--learning-rate", "-0.1", ["--learning-rate", "positive"]),
+    ("--adversary-learning-rate", "nan", ["--adversary-learning-rate", "positive"]),
+    ("--learning-rate", "fast", ["--learning-rate", "positive"]),
+])
+def test_bad_values_are_one_line_usage_errors(flag, value, words):
+    assert_usage_error(run_script("train_avb.py", flag, value), *words)
+
+
+def test_out_through_a_file_or_unwritable_is_refused(tmp_path):
+    (tmp_path / "a_file").write_text("keep")
+    assert_usage_error(run_script("train_vae.py", "--out", str(tmp_path / "a_file" / "run")),
+                       "is a file")
+    # /sys refuses new entries even to root, unlike a directory without write permission.
+    assert_usage_error(run_script("train_vae.py", "--out", "/sys/run"), "cannot write")
+    assert (tmp_path / "a_file").read_text() == "keep"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    result = run_script("train_vae.py", *FAST, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_existing_run_is_kept_unless_overwrite(finished_run, tmp_path):
+    before = snapshot_files(finished_run)
+    assert_usage_error(run_script("train_vae.py", *FAST, "--out", str(finished_run)),
+                       "--overwrite", "--resume")
+    assert snapshot_files(finished_run) == before
+
+    (tmp_path / "notes.txt").write_text("not a run")
+    assert_usage_error(run_script("train_vae.py", *FAST, "--overwrite", "--out", str(tmp_path)),
+                       "holds no run")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_overwrite_replaces_the_run(finished_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "notes.txt").write_text("mine")
+    result = run_script("train_vae.py", *FAST, "--steps", "50", "--overwrite", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert [row["step"] for row in read_history(out / "history.csv")] == ["50"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_resume_refuses_changed_settings_and_missing_state(finished_run, tmp_path):
+    before = snapshot_files(finished_run)
+    result = run_script("train_vae.py", "--resume", "--steps", "500", "--seed", "7",
+                        "--learning-rate", "0.01", "--out", str(finished_run))
+    assert_usage_error(result, "seed: 0 -> 7", "learning_rate: 0.003 -> 0.01")
+    assert_usage_error(run_script("train_vae.py", "--resume", "--out", str(finished_run)),
+                       "already at step 30")
+    assert snapshot_files(finished_run) == before
+    assert_usage_error(run_script("train_vae.py", "--resume", "--out", str(tmp_path / "none")),
+                       "no saved run state")
+
+
+def start_training(out, *args):
+    return subprocess.Popen([sys.executable, "train_avb.py", *FAST, "--schedule", "constant",
+                             *args, "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_rows(path, n_rows, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists() and len(read_history(path)) >= n_rows:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no {n_rows} history rows: {process.communicate()[1]}")
+
+
+def saved_step(out):
+    with np.load(out / rundir.STATE_FILE) as state:
+        return int(state["step"])
+
+
+def assert_consistent(out):
+    """history.csv, posterior.npz, state.npz and the networks all stop at one step."""
+    history_steps = [int(row["step"]) for row in read_history(out / "history.csv")]
+    with np.load(out / "posterior.npz") as posterior:
+        assert posterior["steps"].tolist() == history_steps
+        assert len(posterior["z"]) == len(history_steps)
+    assert saved_step(out) == history_steps[-1]
+    for name in ["encoder", "decoder", "adversary"]:
+        keras.models.load_model(out / f"{name}.keras")
+    return history_steps[-1]
+
+
+def stop_with(signum, out):
+    """Starts a long run, sends it signum once it has logged, and checks what it left."""
+    process = start_training(out, "--steps", "1000000")
+    wait_for_rows(out / "history.csv", 1, process)
+    sent = time.monotonic()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert process.returncode == 128 + signum
+    assert "--resume --out" in stderr and "Traceback" not in stderr
+    return assert_consistent(out)
+
+
+def test_sigterm_stops_the_run_and_saves_it(tmp_path):
+    stop_with(signal.SIGTERM, tmp_path / "stopped")
+
+
+def test_sigint_stops_and_the_run_resumes_as_if_never_stopped(tmp_path):
+    out = tmp_path / "stopped"
+    stopped_at = stop_with(signal.SIGINT, out)
+    total = str(stopped_at + 100)
+    resumed = run_script("train_avb.py", "--resume", "--steps", total, "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    reference = tmp_path / "reference"
+    assert start_training(reference, "--steps", total).wait(timeout=300) == 0
+
+    def without_seconds(path):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in read_history(path)]
+    assert without_seconds(out / "history.csv") == without_seconds(reference / "history.csv")
+    for name in ["decoder", "adversary"]:
+        weights = [keras.models.load_model(d / f"{name}.keras").get_weights()
+                   for d in (out, reference)]
+        for resumed_w, reference_w in zip(*weights):
+            np.testing.assert_array_equal(resumed_w, reference_w)
+
+
+def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path):
+    out = tmp_path / "killed"
+    process = start_training(out, "--steps", "1000000", "--log-every", "10")
+    wait_for_rows(out / "history.csv", 30, process)
+    process.kill()
+    process.wait()
+    history = read_history(out / "history.csv")
+    assert all("" not in (row["step"], row["elbo"]) for row in history)
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+    step = saved_step(out)
+    assert step <= int(history[-1]["step"])
+    resumed = run_script("train_avb.py", "--resume", "--steps", str(step + 20), "--log-every",
+                         "10", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert assert_consistent(out) == step + 20
+
+
+def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path):
+    # At this learning rate the second Adam step overflows the VAE's weights.
+    config = VAEConfig(steps=100, log_every=1, batch_size=32, posterior_samples=4,
+                       encoder_width=8, decoder_width=8, learning_rate=1e30,
+                       out=str(tmp_path / "nan"))
+    with pytest.raises(training.NonFiniteError, match=r"elbo.* at step \d+"):
+        training.train("vae", config, progress=False)
+    out = tmp_path / "nan"
+    last_step = int(read_history(out / "history.csv")[-1]["step"])
+    assert saved_step(out) == last_step
+    weights = keras.models.load_model(out / "decoder.keras").get_weights()
+    assert all(np.isfinite(w).all() for w in weights)
+
+    result = run_script("train_vae.py", *FAST, "--learning-rate", "1e30", "--out",
+                        str(tmp_path / "nan_script"))
+    assert result.returncode == 1 and "NaN or Inf at step" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("old")
+
+    def fail_halfway(temporary):
+        temporary.write_text("half")
+        raise OSError("disk full")
+    with pytest.raises(OSError):
+        rundir.write_atomic(path, fail_halfway)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["history.csv"]
