@@ -1,0 +1,187 @@
+"""compare.py: a smoke run on tiny runs (missing ones trained first), seed aggregation, the
+refusals of bad run directories, and the reported log p(x) against an independent quadrature."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import keras
+import numpy as np
+import pytest
+
+import compare
+import training
+from configs import VAEConfig, make_config
+from data import load
+from tests.conftest import ROOT
+
+TINY_STEPS = 40
+SEEDS = (0, 1)
+COMPARE_STDOUT = {}    # runs root -> what compare.py printed when it trained them
+OUTPUTS = ("metrics.png", "latent-vae.png", "latent-vae.gif", "latent-avb.png",
+           "latent-avb.gif", "results.md", "results.csv")
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    """Tiny runs of both models, two seeds, on 4px: trained by compare.py, which finds them
+    missing, in a subprocess as a user runs it."""
+    root = tmp_path_factory.mktemp("runs")
+    result = subprocess.run(
+        [sys.executable, "compare.py", "--runs-root", str(root), "--seeds", *map(str, SEEDS),
+         "--train-steps", str(TINY_STEPS)], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr
+    COMPARE_STDOUT[root] = result.stdout
+    return root
+
+
+def read_results(path):
+    with open(path, newline="") as f:
+        return {row["model"]: row for row in csv.DictReader(f)}
+
+
+def test_missing_runs_are_trained_and_every_file_is_written(runs_root):
+    for model in ("vae", "avb"):
+        for seed in SEEDS:
+            assert f"{runs_root / f'{model}-4px-seed{seed}'} is missing: training" in \
+                COMPARE_STDOUT[runs_root]
+            config = json.loads((runs_root / f"{model}-4px-seed{seed}" / "config.json")
+                                .read_text())
+            assert config["steps"] == TINY_STEPS and config["seed"] == seed
+    out = runs_root / "compare-4px"
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 0
+        assert f"wrote {out / name}" in COMPARE_STDOUT[runs_root]
+    assert iio.imread(out / "metrics.png").ndim == 3
+    assert iio.imread(out / "latent-avb.gif", index=None).shape[0] >= 1
+    assert "| AVB |" in (out / "results.md").read_text()
+
+
+def test_seeds_are_aggregated_in_the_table(runs_root):
+    rows = read_results(runs_root / "compare-4px" / "results.csv")
+    assert set(rows) == {"VAE", "AVB"}
+    for model, row in rows.items():
+        metrics = [json.loads((runs_root / f"{model.lower()}-4px-seed{seed}" / "metrics.json")
+                              .read_text()) for seed in SEEDS]
+        log_px = [m["log_px"] for m in metrics]
+        assert row["seeds"] == "0 1" and row["dataset"] == "4px"
+        assert float(row["log_px"]) == pytest.approx(np.mean(log_px))
+        assert float(row["log_px_min"]) == pytest.approx(min(log_px))
+        assert float(row["log_px_max"]) == pytest.approx(max(log_px))
+        assert float(row["posterior_gap"]) == pytest.approx(
+            np.mean([m["posterior_gap"] for m in metrics]))
+    assert rows["VAE"]["elbo_estimated_by_T"] == "" and rows["AVB"]["elbo_estimated_by_T"]
+
+
+def compare_main(capsys, *args):
+    """(exit status, stdout, stderr) of compare.main in this process."""
+    try:
+        compare.main(list(args))
+        status = 0
+    except SystemExit as exit_:
+        status = exit_.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_existing_runs_are_compared_without_training(runs_root, tmp_path, capsys):
+    status, out, err = compare_main(capsys, "--runs-root", str(runs_root), "--seeds", "1", "1",
+                                    "--x-axis", "seconds", "--out", str(tmp_path / "c"))
+    assert status == 0, err
+    assert "missing" not in out
+    rows = read_results(tmp_path / "c" / "results.csv")
+    assert [row["seeds"] for row in rows.values()] == ["1", "1"]
+    assert {p.name for p in (tmp_path / "c").iterdir()} == set(OUTPUTS)
+
+
+def copy_run(runs_root, tmp_path, name="avb-4px-seed0"):
+    shutil.copytree(runs_root / name, tmp_path / name)
+    return tmp_path / name
+
+
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 7])
+
+
+def garble(path):
+    path.write_bytes(b"PK\x03\x04 not a keras archive")
+
+
+@pytest.mark.parametrize("damage,words", [
+    (lambda run: shutil.rmtree(run), ["no such run directory"]),
+    (lambda run: (run / "history.csv").unlink(), ["history.csv is missing"]),
+    (lambda run: truncate(run / "history.csv"), ["history.csv", "truncated"]),
+    (lambda run: garble(run / "decoder.keras"), ["decoder.keras", "cannot be loaded"]),
+    (lambda run: (run / "config.json").write_text("{"), ["config.json", "not valid JSON"]),
+    (lambda run: truncate(run / "posterior.npz"), ["posterior.npz", "not a readable"]),
+])
+def test_bad_run_directories_are_one_line_errors(runs_root, tmp_path, capsys, damage, words):
+    run = copy_run(runs_root, tmp_path)
+    damage(run)
+    out = tmp_path / "comparison"
+    status, _, err = compare_main(capsys, "--runs", str(runs_root / "vae-4px-seed0"), str(run),
+                                  "--out", str(out))
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert all(word in err for word in words), err
+    assert not out.exists()
+
+
+def test_runs_of_different_data_sets_are_refused(runs_root, tmp_path, capsys):
+    config = make_config(VAEConfig, dataset="9px", steps=10, log_every=10,
+                         out=str(tmp_path / "vae-9px"))
+    training.train("vae", config, progress=False)
+    status, _, err = compare_main(capsys, "--runs", str(runs_root / "avb-4px-seed0"),
+                                  str(tmp_path / "vae-9px"), "--out", str(tmp_path / "c"))
+    assert status == 2 and "different data sets" in err and "9px" in err and "4px" in err
+    status, _, err = compare_main(capsys, "--runs", str(tmp_path / "vae-9px"),
+                                  "--dataset", "4px", "--out", str(tmp_path / "c"))
+    assert status == 2 and "dataset 9px, not 4px" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_out_through_a_file_is_refused(runs_root, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    status, _, err = compare_main(capsys, "--runs-root", str(runs_root),
+                                  "--out", str(tmp_path / "file" / "c"))
+    assert status == 2 and "is a file" in err
+
+
+def test_an_unfinished_run_is_resumed(runs_root, tmp_path, capsys):
+    shutil.copytree(runs_root / "vae-4px-seed0", tmp_path / "vae-4px-seed0")
+    shutil.copytree(runs_root / "avb-4px-seed0", tmp_path / "avb-4px-seed0")
+    metrics = tmp_path / "vae-4px-seed0" / "metrics.json"
+    expected = json.loads(metrics.read_text())
+    metrics.unlink()
+    status, out, err = compare_main(capsys, "--runs-root", str(tmp_path))
+    assert status == 0, err
+    assert f"{tmp_path / 'vae-4px-seed0'} is unfinished: resuming" in out
+    assert "avb-4px-seed0 is" not in out
+    assert json.loads(metrics.read_text())["log_px"] == pytest.approx(expected["log_px"],
+                                                                       abs=1e-6)
+
+
+def test_reported_log_px_matches_an_independent_quadrature(runs_root):
+    """log p(x) = log sum over a fine grid of p(x|z) N(z; 0, I) dz, with the saved decoder
+    loaded from disk, on a wider and finer grid than the evaluation uses."""
+    run = runs_root / "avb-4px-seed0"
+    decoder = keras.models.load_model(run / "decoder.keras", compile=False)
+    side = np.linspace(-8.0, 8.0, 801)
+    z = np.stack(np.meshgrid(side, side), axis=-1).reshape(-1, 2).astype(np.float32)
+    logits = decoder.predict(z, batch_size=65536, verbose=0).astype(np.float64)
+    x = load("4px").x.astype(np.float64)
+    log_sigmoid = lambda a: -np.logaddexp(0.0, -a)   # noqa: E731
+    log_px_given_z = x @ log_sigmoid(logits).T + (1 - x) @ log_sigmoid(-logits).T
+    log_pz = -0.5 * (z.astype(np.float64) ** 2).sum(axis=1) - np.log(2 * np.pi)
+    log_area = 2 * np.log(side[1] - side[0])
+    terms = log_px_given_z + log_pz + log_area
+    peak = terms.max(axis=1, keepdims=True)
+    log_px = (peak[:, 0] + np.log(np.exp(terms - peak).sum(axis=1)))
+    metrics = json.loads((run / "metrics.json").read_text())
+    np.testing.assert_allclose(metrics["log_px_per_point"], log_px, atol=1e-3)
+    assert metrics["log_px"] == pytest.approx(log_px.mean(), abs=1e-3)
