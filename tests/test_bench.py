@@ -1,0 +1,50 @@
+"""The benchmark: its FLOP count on a case counted by hand, and a smoke run of the script."""
+
+import json
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench  # noqa: E402
+
+
+def test_flops_count_live_products_only():
+    """y = (x W1) W2 and a gradient step on W1 only: the forward products, dL/dh = dL/dy W2^T and
+    dL/dW1 = x^T dL/dh count; the unused dL/dW2 = h^T dL/dy does not."""
+    m, k, n1, n2 = 32, 5, 7, 3
+    x = tf.random.normal([m, k])
+    w1, w2 = tf.Variable(tf.random.normal([k, n1])), tf.Variable(tf.random.normal([n1, n2]))
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(x @ w1 @ w2)
+        grad_w1, _ = tape.gradient(loss, [w1, w2])
+        w1.assign_sub(0.1 * grad_w1)
+        return loss
+
+    graph = step.get_concrete_function().graph
+    expected = 2 * (m * k * n1 + m * n1 * n2) + 2 * m * n2 * n1 + 2 * k * m * n1
+    assert bench.graph_flops(graph) == expected
+
+
+def test_bench_script_writes_its_report(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bench.py", "--seconds", "0.05", "--models", "vae",
+         "--configs", "default", "--skip-runs", "--out", str(out)], cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "## Machine" in text and "Peak: **" in text
+    for style in bench.STYLES:
+        assert f"| VAE | default | {style} |" in text
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert len(record["throughput"]) == len(bench.STYLES)
+    assert all(r["steps_per_second"] > 0 and r["flops_per_step"] > 0
+               for r in record["throughput"])
+    assert max(record["matmul_peak_gflops"].values()) > 0
