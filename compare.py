@@ -49,6 +49,7 @@ GIF_DPI = 72
 GIF_FRAME_MS = 150
 GIF_LAST_FRAME_MS = 2000   # the final state stays on screen before the loop restarts
 PNG_DPI = 110
+X_TICK_COUNT = 5             # at most, so that step counts like 20000 stay legible
 RESULT_COLUMNS = ("model", "dataset", "seeds", "log_px", "log_px_min", "log_px_max",
                   "optimum_log_px", "elbo", "elbo_estimated_by_T", "posterior_gap",
                   "train_seconds", "steps_per_second")
@@ -402,12 +403,15 @@ def plot_references(ax, column: str, groups: dict, x_axis: str) -> None:
 
 
 def draw_panel(ax, column: str, title: str, groups: dict, x_axis: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     for model, runs in groups.items():
         plot_band(ax, model, runs, column, x_axis)
     plot_references(ax, column, groups, x_axis)
     ax.set_title(title)
     ax.set_xlabel(X_LABELS[x_axis])
     ax.set_xlim(left=0)
+    ax.xaxis.set_major_locator(MaxNLocator(X_TICK_COUNT))
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=7)
