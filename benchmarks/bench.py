@@ -99,7 +99,7 @@ def model_shape_rates(seconds: float) -> dict:
     return {f"[{m}, {n}] x [{n}, {n}]": matmul_rate(m, n, seconds) for m, n in ADVERSARY_SHAPES}
 
 
-def calls_per_second(call, seconds: float, min_calls: int = 3) -> float:
+def calls_per_second(call, seconds: float, min_calls: int = 1) -> float:
     """Calls per second of call(), after one warm-up call, over at least `seconds`."""
     call()
     calls, start = 0, time.perf_counter()

@@ -185,3 +185,26 @@ def test_reported_log_px_matches_an_independent_quadrature(runs_root):
     metrics = json.loads((run / "metrics.json").read_text())
     np.testing.assert_allclose(metrics["log_px_per_point"], log_px, atol=1e-3)
     assert metrics["log_px"] == pytest.approx(log_px.mean(), abs=1e-3)
+
+
+def test_help_explains_every_flag_without_importing_tensorflow():
+    code = ("import sys, runpy; sys.argv = ['compare.py', '--help']\n"
+            "try:\n    runpy.run_path('compare.py', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('tensorflow', 'matplotlib', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.stdout.strip().endswith("[]"), result.stdout
+    for flag in ("--dataset", "--seeds", "--runs", "--runs-root", "--x-axis", "--train-steps",
+                 "--out"):
+        assert flag in result.stdout
+
+
+def test_bad_flag_values_are_one_line_usage_errors(capsys):
+    for args, words in ((["--dataset", "16px"], ["4px", "9px"]),
+                        (["--train-steps", "0"], ["--train-steps", "positive integer"]),
+                        (["--x-axis", "hours"], ["steps", "seconds"]),
+                        (["--seeds", "0", "--runs", "a"], ["not allowed with"])):
+        status, _, err = compare_main(capsys, *args)
+        assert status == 2 and len(err.strip().splitlines()) == 1, err
+        assert all(word in err for word in words), err
