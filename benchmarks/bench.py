@@ -392,19 +392,19 @@ def shortfall(measured: float, least: float) -> str | None:
 def paper_like_limit(results: list, shapes: dict) -> list:
     """Step times of the paper-like AVB beside the time its matrix products alone take at the
     measured rates of the adversary's shapes: how close the loop is to what bounds it."""
-    rate = {(r.model, r.config, r.style): r for r in results}
-    loop, per_step = (rate.get(("avb", "paper-like", s)) for s in STYLES[2:0:-1])
+    rate = {r.style: r for r in results if (r.model, r.config) == ("avb", "paper-like")}
+    loop, per_step = rate.get(STYLES[2]), rate.get(STYLES[1])
     if not (loop and per_step and shapes):
         return []
-    ms = {s: 1000 / r.steps_per_second for s, r in ((STYLES[2], loop), (STYLES[1], per_step))}
-    needed = ms[STYLES[1]] / TARGETS["vs tf.function"]
+    loop_ms, per_step_ms = 1000 / loop.steps_per_second, 1000 / per_step.steps_per_second
+    needed = per_step_ms / TARGETS["vs tf.function"]
     bounds = "; ".join(f"{1e3 * loop.flops_per_step / 1e9 / g:.1f} ms at the {shape} rate"
                        for shape, g in shapes.items())
     return ["## What bounds the paper-like AVB", "",
             f"One iteration is {loop.flops_per_step / 1e9:.2f} GFLOP of matrix products, almost "
             "all of them the adversary's 256-wide layers. The compiled loop takes "
-            f"{ms[STYLES[2]]:.1f} ms per iteration and one tf.function per step "
-            f"{ms[STYLES[1]]:.1f} ms; {TARGETS['vs tf.function']}x the latter would be "
+            f"{loop_ms:.1f} ms per iteration and one tf.function per step "
+            f"{per_step_ms:.1f} ms; {TARGETS['vs tf.function']}x the latter's speed means "
             f"{needed:.1f} ms. The products alone would take {bounds}.", ""]
 
 
