@@ -81,7 +81,7 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
     n_points, k = x_all.shape[0], config.posterior_samples
     x_repeated = tf.repeat(x_all, k, axis=0)
     z_prior = tf.random.stateless_normal([PRIOR_IMAGES, LATENT_DIM], [config.seed, PRIOR_IMAGES])
-    weights = [w for network in model.networks.values() for w in network.weights]
+    weights = network_weights(model)
 
     @tf.function(jit_compile=True)
     def run_chunk(first_step, n_steps):
@@ -126,10 +126,22 @@ def write_config(out_dir: Path, model_name: str, config: TrainConfig, dataset) -
     rundir.write_json(out_dir / "config.json", record)
 
 
+def network_weights(model) -> list:
+    return [w for network in model.networks.values() for w in network.weights]
+
+
 def state_variables(model) -> list:
     """Everything a resumed run needs: the weights and the optimisers' slots and step counts."""
-    return ([w for network in model.networks.values() for w in network.weights]
-            + [v for optimizer in model.optimizers for v in optimizer.variables])
+    return network_weights(model) + [v for optimizer in model.optimizers for v in
+                                     optimizer.variables]
+
+
+def make_state_reader(model):
+    """A function returning the values of state_variables(model) as numpy arrays, read in
+    one call rather than one eager read per variable."""
+    read = tf.function(lambda: [tf.identity(v) for v in state_variables(model)],
+                       autograph=False)
+    return lambda: [value.numpy() for value in read()]
 
 
 def save_state(out_dir: Path, values: list, step: int) -> None:
@@ -146,11 +158,11 @@ def restore_state(out_dir: Path, model) -> int:
         return int(state["step"])
 
 
-def save_run(out_dir: Path, model, metric_fields: list, record: RunRecord) -> None:
-    """Writes history.csv, posterior.npz, state.npz and the networks for the last logged step,
-    each file atomically."""
+def save_run(out_dir: Path, model, state: list, metric_fields: list, record: RunRecord) -> None:
+    """Writes history.csv, posterior.npz, state.npz (from `state`, the model's state values)
+    and the networks for the last logged step, each file atomically."""
     step = record.history[-1]["step"] if record.history else 0
-    save_state(out_dir, [v.numpy() for v in state_variables(model)], step)
+    save_state(out_dir, state, step)
     for name, network in model.networks.items():
         rundir.write_atomic(out_dir / f"{name}.keras", network.save)
     arrays = {field: np.asarray([getattr(s, field) for s in record.snapshots], np.float32)
@@ -218,7 +230,8 @@ def train(model_name: str, config: TrainConfig, progress: bool = True,
     track_log_px = evaluation.make_log_px_tracker(model.decoder, tf.constant(dataset.x))
     step = record.history[-1]["step"] if record.history else 0
     elapsed = record.history[-1]["seconds"] if record.history else 0.0
-    last_good = [v.numpy() for v in state_variables(model)]
+    read_state = make_state_reader(model)
+    last_good = read_state()
     summary_writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
     bar = tqdm(total=config.steps, initial=step, desc=f"{model_name} {config.dataset}",
                unit="step", disable=not progress, dynamic_ncols=True)
@@ -232,7 +245,7 @@ def train(model_name: str, config: TrainConfig, progress: bool = True,
                         and (chunk.first_nonfinite.numpy() == n).all()):
                     for variable, value in zip(state_variables(model), last_good):
                         variable.assign(value)
-                    save_run(out_dir, model, metric_fields, record)
+                    save_run(out_dir, model, last_good, metric_fields, record)
                     raise NonFiniteError(
                         f"{nonfinite_message(model, chunk, step, n)}; the run in {out_dir} keeps "
                         f"the last finite weights, from step {step}")
@@ -244,15 +257,15 @@ def train(model_name: str, config: TrainConfig, progress: bool = True,
                        else ""}
                 record.history.append(row)
                 record.snapshots.append(Snapshot(*(t.numpy() for t in chunk.snapshot)))
-                last_good = [v.numpy() for v in state_variables(model)]
+                last_good = read_state()
                 rundir.write_csv(out_dir / "history.csv", metric_fields, record.history)
                 log_scalars(summary_writer, row)
                 if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
-                    save_run(out_dir, model, metric_fields, record)
+                    save_run(out_dir, model, last_good, metric_fields, record)
                     last_save = time.perf_counter()
                 bar.update(n)
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in ("elbo", "log_px_given_z")})
-            save_run(out_dir, model, metric_fields, record)
+            save_run(out_dir, model, last_good, metric_fields, record)
     finally:
         bar.close()
         summary_writer.close()
