@@ -648,13 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
 def check_out(config: CompareConfig) -> None:
     """--out, or the runs root that holds the default output and the runs to train, can be
     written: checked before any run is trained."""
-    for path in (config.out, None if config.runs else config.runs_root):
+    for flag, path in (("--out", config.out),
+                       ("--runs-root", None if config.runs else config.runs_root)):
         if path is not None:
             try:
-                rundir.check_writable(Path(path))
+                rundir.check_writable(Path(path), flag)
             except rundir.RunDirError as error:
-                raise RunError(str(error).replace("--out", "--out" if path == config.out
-                                                  else "--runs-root", 1))
+                raise RunError(str(error))
 
 
 def main(argv=None) -> None:

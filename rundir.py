@@ -57,17 +57,18 @@ def is_run_dir(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
-def check_writable(out: Path) -> None:
-    """Raises RunDirError if out or a parent of it is a file, or if nothing can be created in
-    the deepest of them that exists (tried, not guessed from permission bits)."""
+def check_writable(out: Path, flag: str = "--out") -> None:
+    """Raises RunDirError, naming the flag that gave out, if out or a parent of it is a file,
+    or if nothing can be created in the deepest of them that exists (tried, not guessed from
+    permission bits)."""
     for parent in [out, *out.parents]:
         if parent.exists():
             if not parent.is_dir():
-                raise RunDirError(f"--out {out}: {parent} is a file, not a directory")
+                raise RunDirError(f"{flag} {out}: {parent} is a file, not a directory")
             try:
                 os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".write-test-"))
             except OSError as error:
-                raise RunDirError(f"--out {out}: cannot write in {parent} ({error.strerror})")
+                raise RunDirError(f"{flag} {out}: cannot write in {parent} ({error.strerror})")
             return
 
 

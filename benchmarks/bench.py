@@ -14,7 +14,6 @@ Writes RESULTS.md (and results.json) beside this script unless --out says otherw
 """
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -246,13 +245,15 @@ class ScriptRun(NamedTuple):
 
 
 def read_log_px(history: Path) -> list:
-    """(step, log p(x)) of the rows of history.csv that have one; [] while it is not there."""
+    """(step, log p(x)) of the rows of history.csv that have one; [] while it is not there
+    (the run writes it atomically, so it is whole whenever it exists)."""
+    import rundir
+
     try:
-        with open(history, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error):
+        rows = rundir.read_history(history)
+    except FileNotFoundError:
         return []
-    return [(int(r["step"]), float(r["log_px"])) for r in rows if r.get("log_px")]
+    return [(r["step"], r["log_px"]) for r in rows if r.get("log_px", "") != ""]
 
 
 def script_run(model: str, dataset: str, eval_every: int | None, work: Path) -> ScriptRun:
