@@ -8,7 +8,6 @@ metrics.png, latent-<model>.png and latent-<model>.gif per model, results.md and
 
 import argparse
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -23,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 import rundir
-from configs import DATASET_NAMES, MODEL_CONFIGS, OneLineErrorParser, make_config, positive_int
+from configs import (DATASET_NAMES, MODEL_CONFIGS, OneLineErrorParser, make_config,
+                     positive_int, resumed_config)
 
 MODEL_NAMES = ("vae", "avb")
 MODEL_LABELS = {"vae": "VAE", "avb": "AVB"}
@@ -274,9 +274,10 @@ def to_train(spec: RunSpec, dataset: str, steps: int | None) -> tuple:
     """(config, resume) for a run of the asked model and seed that is missing or unfinished."""
     config_class = MODEL_CONFIGS[spec.model]
     if spec.path.exists():
-        fields = [f.name for f in dataclasses.fields(config_class)]
-        saved = rundir.saved_settings(spec.path, fields)
-        return make_config(config_class, **{**saved, "out": str(spec.path)}), True
+        try:
+            return resumed_config(config_class, spec.path, {}), True
+        except rundir.RunDirError as error:
+            raise RunError(f"{spec.path} cannot be resumed ({error})")
     settings = {"dataset": dataset, "seed": spec.seed, "out": str(spec.path)}
     settings.update({"steps": steps} if steps else {})
     return make_config(config_class, **settings), False

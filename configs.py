@@ -171,7 +171,7 @@ def parse_config(config_class, model_name: str, description: str, argv=None) -> 
     out = Path(default_out_dir(model_name, config))
     try:
         if resume:
-            config = _resumed_config(config_class, out, given)
+            config = resumed_config(config_class, out, given)
         else:
             rundir.check_new_run(out, overwrite)
     except rundir.RunDirError as error:
@@ -179,7 +179,9 @@ def parse_config(config_class, model_name: str, description: str, argv=None) -> 
     return RunRequest(config, model_name, resume)
 
 
-def _resumed_config(config_class, out: Path, given: dict):
+def resumed_config(config_class, out: Path, given: dict):
+    """The settings of the run saved in out, with the flags given (only --steps may differ).
+    A run at its last step without metrics.json still needs its final evaluation."""
     rundir.check_writable(out)
     saved = rundir.saved_settings(out, [f.name for f in dataclasses.fields(config_class)])
     changed = rundir.changed_settings(saved, given)
@@ -188,7 +190,7 @@ def _resumed_config(config_class, out: Path, given: dict):
                                  + "; ".join(changed) + "); use a new --out for a new run")
     config = make_config(config_class, **{**saved, **given, "out": str(out)})
     done = rundir.saved_step(out)
-    if done >= config.steps:
+    if done > config.steps or (done == config.steps and (out / "metrics.json").exists()):
         raise rundir.RunDirError(f"--resume: the run in {out} is already at step {done}; "
                                  f"pass --steps above {done} to continue it")
     return config

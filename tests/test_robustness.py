@@ -1,5 +1,6 @@
 """Bad input, existing runs, interruption by real signals, NaN, atomic writes, resuming."""
 
+import json
 import os
 import shutil
 import signal
@@ -95,6 +96,17 @@ def test_resume_refuses_changed_settings_and_missing_state(finished_run, tmp_pat
     assert snapshot_files(finished_run) == before
     assert_usage_error(run_script("train_vae.py", "--resume", "--out", str(tmp_path / "none")),
                        "no saved run state")
+
+
+def test_resume_finishes_a_run_stopped_before_its_final_evaluation(finished_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "metrics.json").unlink()
+    history = (out / "history.csv").read_bytes()
+    result = run_script("train_vae.py", "--resume", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "history.csv").read_bytes() == history
+    assert json.loads((out / "metrics.json").read_text())["steps"] == saved_step(out)
 
 
 def start_training(out, *args):
