@@ -6,7 +6,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 import networks
-from configs import AVBConfig
+from configs import METRIC_NAMES, AVBConfig
 from densities import bernoulli_log_likelihood, standard_normal_log_density
 
 
@@ -53,8 +53,7 @@ def adversary_update(adversary, optimizer, x, z_q, z_p):
 
 class AVB:
     name = "avb"
-    metric_names = ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo",
-                    "adversary_loss", "adversary_accuracy")
+    metric_names = METRIC_NAMES["avb"]
 
     def __init__(self, config: AVBConfig, n_pixels: int):
         self.noise_dim = config.noise_dim

@@ -22,16 +22,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 import rundir
-from configs import (DATASET_NAMES, MODEL_CONFIGS, OneLineErrorParser, make_config,
-                     positive_int, resumed_config)
+from configs import (DATASET_NAMES, METRIC_NAMES, MODEL_CONFIGS, OneLineErrorParser,
+                     make_config, positive_int, resumed_config)
 
 MODEL_NAMES = ("vae", "avb")
 MODEL_LABELS = {"vae": "VAE", "avb": "AVB"}
 MODEL_COLOURS = {"vae": "tab:blue", "avb": "tab:orange"}
 NETWORKS = {"vae": ("encoder", "decoder"), "avb": ("encoder", "decoder", "adversary")}
-TRAINING_METRICS = {"vae": ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo"),
-                    "avb": ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo",
-                            "adversary_loss", "adversary_accuracy")}
 FINAL_METRICS = {"vae": ("log_px", "optimum_log_px", "elbo", "posterior_gap", "train_seconds",
                          "steps", "steps_per_second"),
                  "avb": ("log_px", "optimum_log_px", "elbo", "posterior_gap", "train_seconds",
@@ -156,7 +153,7 @@ def parse_csv(path: Path) -> tuple:
 def read_history(path: Path, model: str) -> dict:
     """history.csv as columns; only log_px may have empty cells (steps without evaluation)."""
     header, rows = parse_csv(path)
-    required = ("step", "seconds", *TRAINING_METRICS[model])
+    required = ("step", "seconds", *METRIC_NAMES[model])
     missing = [name for name in required if name not in header]
     if missing:
         raise RunError(f"{path} lacks the column(s) {', '.join(missing)}")

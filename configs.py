@@ -77,6 +77,10 @@ class AVBConfig(TrainConfig):
 
 
 MODEL_CONFIGS = {"vae": VAEConfig, "avb": AVBConfig}
+# The training metrics of each model: history.csv's columns besides step, seconds and log_px.
+METRIC_NAMES = {"vae": ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo"),
+                "avb": ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo",
+                        "adversary_loss", "adversary_accuracy")}
 
 
 def positive_int(text: str) -> int:

@@ -5,7 +5,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 import networks
-from configs import VAEConfig
+from configs import METRIC_NAMES, VAEConfig
 from densities import (bernoulli_log_likelihood, gaussian_kl_to_standard_normal,
                        gaussian_log_density, standard_normal_log_density)
 
@@ -23,7 +23,7 @@ class ELBOTerms(NamedTuple):
 
 class VAE:
     name = "vae"
-    metric_names = ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo")
+    metric_names = METRIC_NAMES["vae"]
 
     def __init__(self, config: VAEConfig, n_pixels: int):
         self.encoder = networks.build_gaussian_encoder(
