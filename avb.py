@@ -1,30 +1,12 @@
 """Adversarial Variational Bayes: an implicit encoder z = f(x, eps) and an adversary T(x, z)
 trained by logistic regression to estimate log q(z|x) - log p(z)."""
 
-from typing import NamedTuple
-
 import tensorflow as tf
 
 import networks
-from configs import METRIC_NAMES, AVBConfig
+from configs import AVBConfig
 from densities import bernoulli_log_likelihood, standard_normal_log_density
-
-
-class AVBTerms(NamedTuple):
-    """Per-sample quantities for z ~ q(z|x), each of shape [batch]."""
-    log_px_given_z: tf.Tensor
-    log_pz: tf.Tensor
-    t: tf.Tensor                      # T(x, z), the adversary's estimate of log q(z|x) - log p(z)
-
-    @property
-    def log_qz_given_x(self):
-        """T's estimate of log q(z|x), not the true density."""
-        return self.t + self.log_pz
-
-    @property
-    def elbo(self):
-        """T's estimate of the ELBO: log p(x|z) - T(x, z). Biased; see evaluation.py."""
-        return self.log_px_given_z - self.t
+from model import Model, ModelSpec, PosteriorTerms, term_means
 
 
 def adversary_loss(t_q, t_p):
@@ -51,11 +33,9 @@ def adversary_update(adversary, optimizer, x, z_q, z_p):
     return loss, adversary_accuracy(t_q, t_p)
 
 
-class AVB:
-    name = "avb"
-    metric_names = METRIC_NAMES["avb"]
-
-    def __init__(self, config: AVBConfig, n_pixels: int):
+class AVB(Model):
+    def __init__(self, spec: ModelSpec, config: AVBConfig, n_pixels: int):
+        super().__init__(spec)
         self.noise_dim = config.noise_dim
         self.adversary_steps = config.adversary_steps
         self.encoder = networks.build_implicit_encoder(
@@ -74,10 +54,6 @@ class AVB:
         self.adversary_optimizer.build(self.adversary.trainable_variables)
 
     @property
-    def networks(self) -> dict:
-        return {"encoder": self.encoder, "decoder": self.decoder, "adversary": self.adversary}
-
-    @property
     def optimizers(self) -> list:
         return [self.optimizer, self.adversary_optimizer]
 
@@ -90,14 +66,17 @@ class AVB:
         eps = tf.random.stateless_normal([tf.shape(x)[0], self.noise_dim], seed)
         return self.encoder([x, eps])
 
-    def terms(self, x, seed) -> AVBTerms:
+    def terms(self, x, seed) -> PosteriorTerms:
+        """The terms at z ~ q(z|x), with T's estimate log q(z|x) ~ T(x, z) + log p(z), so that
+        the ELBO is T's estimate log p(x|z) - T(x, z): biased, see evaluation.py."""
         z = self.sample_posterior(x, seed)
-        return AVBTerms(
-            log_px_given_z=bernoulli_log_likelihood(x, self.decoder(z)),  # log p(x|z)
-            log_pz=standard_normal_log_density(z),                         # log p(z)
-            t=self.t(x, z))                                                # ~ log q(z|x) - log p(z)
+        log_px_given_z = bernoulli_log_likelihood(x, self.decoder(z))   # log p(x|z)
+        log_pz = standard_normal_log_density(z)                          # log p(z)
+        t = self.t(x, z)                                                 # ~ log q(z|x) - log p(z)
+        return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x=t + log_pz,
+                              elbo=log_px_given_z - t)
 
-    def _model_step(self, x, seed) -> AVBTerms:
+    def _model_step(self, x, seed) -> PosteriorTerms:
         with tf.GradientTape() as tape:
             terms = self.terms(x, seed)
             loss = -tf.reduce_mean(terms.elbo)
@@ -118,5 +97,4 @@ class AVB:
         terms = self._model_step(x, seeds[0])
         for adversary_seed in seeds[1:]:
             loss, accuracy = self._adversary_step(x, adversary_seed)
-        metrics = {name: tf.reduce_mean(getattr(terms, name)) for name in self.metric_names[:4]}
-        return {**metrics, "adversary_loss": loss, "adversary_accuracy": accuracy}
+        return {**term_means(terms), "adversary_loss": loss, "adversary_accuracy": accuracy}

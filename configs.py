@@ -1,4 +1,4 @@
-"""Run settings for both models, and the command-line flags built from them.
+"""Run settings of every model, and the command-line flags built from them.
 
 This module must not import TensorFlow: `--help` reads only what is here.
 """
@@ -39,6 +39,10 @@ class TrainConfig:
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
 
+    def model_name(self) -> str:
+        """The registered model these settings describe (registry.py)."""
+        raise NotImplementedError
+
 
 @dataclass
 class VAEConfig(TrainConfig):
@@ -51,6 +55,9 @@ class VAEConfig(TrainConfig):
     decoder_width: int = _setting(64, "hidden units per decoder layer")
     decoder_depth: int = _setting(2, "hidden layers in the decoder")
     learning_rate: float = _setting(3e-3, "Adam learning rate of encoder and decoder")
+
+    def model_name(self) -> str:
+        return "vae"
 
 
 @dataclass
@@ -75,12 +82,8 @@ class AVBConfig(TrainConfig):
     adversary_learning_rate: float = _setting(5e-3, "Adam learning rate of the adversary")
     adversary_steps: int = _setting(2, "adversary updates per encoder/decoder update")
 
-
-MODEL_CONFIGS = {"vae": VAEConfig, "avb": AVBConfig}
-# The training metrics of each model: history.csv's columns besides step, seconds and log_px.
-METRIC_NAMES = {"vae": ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo"),
-                "avb": ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo",
-                        "adversary_loss", "adversary_accuracy")}
+    def model_name(self) -> str:
+        return "avb"
 
 
 def positive_int(text: str) -> int:
@@ -106,8 +109,8 @@ def positive_float(text: str) -> float:
 _FLAG_TYPES = {int: positive_int, float: positive_float, str: str}
 
 
-def default_out_dir(model_name: str, config: TrainConfig) -> str:
-    return config.out or f"runs/{model_name}-{config.dataset}-seed{config.seed}"
+def default_out_dir(config: TrainConfig) -> str:
+    return config.out or f"runs/{config.model_name()}-{config.dataset}-seed{config.seed}"
 
 
 def make_config(config_class, **settings):
@@ -150,7 +153,6 @@ def build_parser(config_class, description: str) -> argparse.ArgumentParser:
 class RunRequest(NamedTuple):
     """What a training script was asked to do."""
     config: TrainConfig
-    model_name: str
     resume: bool
 
 
@@ -164,7 +166,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                             "changing any other than --steps is refused")
 
 
-def parse_config(config_class, model_name: str, description: str, argv=None) -> RunRequest:
+def parse_config(config_class, description: str, argv=None) -> RunRequest:
     """Parses the command line and checks --out against what is on disk, so that every usage
     error stops the script (exit status 2) before anything is written or TensorFlow loads."""
     parser = build_parser(config_class, description)
@@ -172,7 +174,7 @@ def parse_config(config_class, model_name: str, description: str, argv=None) -> 
     given = vars(parser.parse_args(argv))
     overwrite, resume = given.pop("overwrite"), given.pop("resume")
     config = make_config(config_class, **given)
-    out = Path(default_out_dir(model_name, config))
+    out = Path(default_out_dir(config))
     try:
         if resume:
             config = resumed_config(config_class, out, given)
@@ -180,7 +182,7 @@ def parse_config(config_class, model_name: str, description: str, argv=None) -> 
             rundir.check_new_run(out, overwrite)
     except rundir.RunDirError as error:
         parser.error(str(error))
-    return RunRequest(config, model_name, resume)
+    return RunRequest(config, resume)
 
 
 def resumed_config(config_class, out: Path, given: dict):

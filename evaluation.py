@@ -8,10 +8,11 @@ coordinate is integrated exactly.
 - During training, log p(x) is tracked on a 200 x 200 grid (cell width 0.06), about 8 times
   cheaper; on the trained default decoders it agrees with the final grid to about 1e-4, and
   the smoke tests check that it agrees to 1e-3.
-- The VAE's ELBO averages the single-sample bound over many z, with its exact Gaussian log q.
-- The AVB's q(z|x) is implicit, so its true ELBO = E_q[log p(x|z) + log p(z)] + H(q) takes the
-  entropy H(q) = -E_q[log q(z|x)] from the Kozachenko-Leonenko nearest-neighbour estimator on
-  fresh posterior samples. It assumes no shape for q, and its error can have either sign; with
+- A model with a density for q (spec.exact_log_q: the VAE) has its ELBO averaged over many z,
+  with its exact log q.
+- An implicit q(z|x) (the AVB's) has no density to evaluate, so its true ELBO
+  = E_q[log p(x|z) + log p(z)] + H(q) takes the entropy H(q) = -E_q[log q(z|x)] from the
+  Kozachenko-Leonenko nearest-neighbour estimator on fresh posterior samples. It assumes no shape for q, and its error can have either sign; with
   8000 samples and the 5th neighbour it is within about 0.02 nats on a Gaussian of any scale and
   on q's with corners (a quadrant, a narrow wedge), which the tests check.
 - The posterior gap KL(q(z|x) || p(z|x)) = log p(x) - ELBO.
@@ -98,7 +99,7 @@ def evaluate_run(model, dataset, seed: int) -> dict:
     log_px = exact_log_px(model.decoder, dataset.x)
     seed = tf.constant([seed, 1], tf.int64)
     point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, dataset.n_points))
-    point_elbo = implicit_elbo if model.name == "avb" else model_elbo
+    point_elbo = explicit_elbo if model.spec.exact_log_q else implicit_elbo
     elbo = np.array([point_elbo(model, x_all[i:i + 1], s) for i, s in enumerate(point_seeds)])
     metrics = {"log_px": float(log_px.mean()), "log_px_per_point": log_px.tolist(),
                "optimum_log_px": dataset.optimum_log_px,
@@ -106,17 +107,20 @@ def evaluate_run(model, dataset, seed: int) -> dict:
                "posterior_gap": float((log_px - elbo).mean()),
                "posterior_gap_per_point": (log_px - elbo).tolist()}
     x = tf.repeat(x_all, ELBO_SAMPLES, axis=0)
-    if model.name == "vae":
-        closed_form = tf.reshape(model.analytic_elbo(x, seed), [dataset.n_points, -1])
-        metrics["elbo_closed_form_kl"] = float(tf.reduce_mean(closed_form))
-    else:
-        elbo_t = tf.reshape(model.terms(x, seed).elbo, [dataset.n_points, -1])
-        per_point = tf.reduce_mean(elbo_t, 1).numpy()
-        metrics.update(elbo_estimated_by_T=float(per_point.mean()),
-                       elbo_estimated_by_T_per_point=per_point.tolist())
+    if "elbo" in model.spec.critic_estimates:
+        metrics.update(critic_elbo(model, x, seed, dataset.n_points))
+    metrics.update(model.evaluation_extras(x, seed))
     return metrics
 
 
-def model_elbo(model, x, seed) -> float:
-    """The VAE's ELBO for one data point x [1, P], averaged over ELBO_SAMPLES draws of z."""
-    return float(tf.reduce_mean(model.elbo_terms(tf.repeat(x, ELBO_SAMPLES, 0), seed).elbo))
+def critic_elbo(model, x, seed, n_points: int) -> dict:
+    """The critic's estimate of the ELBO (what the model optimises), beside the true one."""
+    per_point = tf.reduce_mean(tf.reshape(model.terms(x, seed).elbo, [n_points, -1]), 1).numpy()
+    return {"elbo_estimated_by_T": float(per_point.mean()),
+            "elbo_estimated_by_T_per_point": per_point.tolist()}
+
+
+def explicit_elbo(model, x, seed) -> float:
+    """The ELBO of a model with a density for q, for one data point x [1, P], averaged over
+    ELBO_SAMPLES draws of z."""
+    return float(tf.reduce_mean(model.terms(tf.repeat(x, ELBO_SAMPLES, 0), seed).elbo))

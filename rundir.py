@@ -1,25 +1,69 @@
-"""The run directory on disk: atomic writes, the checks made before a run starts, and what a
-resumed run reads back. No TensorFlow here: the checks run before it is imported."""
+"""The run directory: the one module that knows which files a run holds and how each is written,
+read back and checked. Training writes through it, compare.py and resuming read through it.
+
+No TensorFlow here: the checks run before it is imported (a saved network is loaded with Keras
+only by check_networks).
+
+A run directory holds:
+- config.json: the model's name, every setting, the data set's size and the package versions;
+- history.csv: one row per log step: step, seconds, the model's metrics, log_px (empty on rows
+  without an exact evaluation);
+- posterior.npz: per log step, `steps`, posterior samples `z` [logs, points, samples, 2], and
+  the decoded `reconstructions` [logs, points, pixels] and `prior_images` [logs, 16, pixels];
+- state.npz: the step and every weight and optimiser value, for resuming;
+- <network>.keras for each of the model's networks; metrics.json: the final evaluation;
+- tensorboard/: the metrics as TensorBoard scalars.
+"""
 
 import csv
+import io
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+POSTERIOR_FILE = "posterior.npz"
 STATE_FILE = "state.npz"
-RUN_FILES = ("config.json", "history.csv", "metrics.json", "posterior.npz", STATE_FILE,
-             "encoder.keras", "decoder.keras", "adversary.keras")
+NETWORK_SUFFIX = ".keras"
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, POSTERIOR_FILE, STATE_FILE)
 RUN_DIRS = ("tensorboard",)
 UNCHECKED_ON_RESUME = ("steps", "out")     # settings a resumed run may change
+NOT_SETTINGS = ("model", "seed", "out", "versions")   # config.json keys besides the settings
+CONFIG_KEYS = ("model", "dataset", "seed", "steps", "n_points", "image_shape")
+FINAL_METRICS = ("log_px", "optimum_log_px", "elbo", "posterior_gap", "train_seconds", "steps",
+                 "steps_per_second")
+CRITIC_ELBO = "elbo_estimated_by_T"
 
 
 class RunDirError(Exception):
     """A run directory that cannot be used as asked; the message says why and what to do."""
 
+
+class Snapshot(NamedTuple):
+    """The model's state at one log step, kept in posterior.npz."""
+    z: object                 # [points, samples, 2] posterior samples of every data point
+    reconstructions: object   # [points, pixels] p(x|z) means at each point's first sample
+    prior_images: object      # [prior images, pixels] p(x|z) means at fixed prior draws
+
+
+class Run(NamedTuple):
+    """A finished run as read back and checked by read_run."""
+    path: Path
+    config: dict        # config.json
+    history: dict       # history.csv: column -> float array, NaN for empty cells
+    metrics: dict       # metrics.json
+    posterior: dict     # posterior.npz: steps, z and, in newer runs, the decoded images
+
+
+# Writing: every file goes to a temporary name and is renamed into place.
 
 def write_atomic(path: Path, write) -> None:
     """Calls write(temporary_path), then renames the result onto path, so that a reader or a
@@ -53,8 +97,45 @@ def write_npz(path: Path, **arrays) -> None:
     write_atomic(path, write)
 
 
+def write_config(out: Path, model_name: str, settings: dict, n_points: int, image_shape,
+                 versions: dict) -> None:
+    record = {"model": model_name, **settings, "out": str(out), "n_points": n_points,
+              "image_shape": list(image_shape), "versions": versions}
+    write_json(out / CONFIG_FILE, record)
+
+
+def history_fields(metric_names) -> list:
+    return ["step", "seconds", *metric_names, "log_px"]
+
+
+def write_history(out: Path, metric_names, rows: list) -> None:
+    write_csv(out / HISTORY_FILE, history_fields(metric_names), rows)
+
+
+def write_posterior(out: Path, rows: list, snapshots: list) -> None:
+    """The snapshots of the logged steps, one per history row."""
+    arrays = {field: np.asarray([getattr(s, field) for s in snapshots], np.float32)
+              for field in Snapshot._fields}
+    write_npz(out / POSTERIOR_FILE, steps=np.asarray([row["step"] for row in rows], np.int64),
+              **arrays)
+
+
+def write_state(out: Path, values: list, step: int) -> None:
+    write_npz(out / STATE_FILE, step=np.int64(step), **{f"v{i}": v for i, v in enumerate(values)})
+
+
+def write_network(out: Path, name: str, network) -> None:
+    write_atomic(out / f"{name}{NETWORK_SUFFIX}", network.save)
+
+
+def write_metrics(out: Path, metrics: dict) -> None:
+    write_json(out / METRICS_FILE, metrics)
+
+
+# Checks made before a run starts.
+
 def is_run_dir(path: Path) -> bool:
-    return (path / "config.json").is_file()
+    return (path / CONFIG_FILE).is_file()
 
 
 def check_writable(out: Path, flag: str = "--out") -> None:
@@ -87,11 +168,13 @@ def check_new_run(out: Path, overwrite: bool) -> None:
 
 def clear_run(out: Path) -> None:
     """Removes the files of an old run (only those: nothing else in the directory)."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
+    for path in [*(out / name for name in RUN_FILES), *out.glob(f"*{NETWORK_SUFFIX}")]:
+        path.unlink(missing_ok=True)
     for name in RUN_DIRS:
         shutil.rmtree(out / name, ignore_errors=True)
 
+
+# What a resumed run reads back.
 
 def saved_settings(out: Path, field_names) -> dict:
     """The settings of the run in out, for --resume. Raises RunDirError if there is none."""
@@ -99,9 +182,9 @@ def saved_settings(out: Path, field_names) -> dict:
         raise RunDirError(f"--resume: {out} holds no saved run state to resume; "
                           "start a new run without --resume")
     try:
-        record = json.loads((out / "config.json").read_text())
+        record = json.loads((out / CONFIG_FILE).read_text())
     except (OSError, ValueError) as error:
-        raise RunDirError(f"--resume: cannot read {out / 'config.json'}: {error}")
+        raise RunDirError(f"--resume: cannot read {out / CONFIG_FILE}: {error}")
     return {name: record[name] for name in field_names if name in record}
 
 
@@ -113,14 +196,197 @@ def saved_step(out: Path) -> int:
         raise RunDirError(f"--resume: cannot read {out / STATE_FILE}: {error}")
 
 
+def read_state(out: Path, n_values: int) -> tuple:
+    """(step, the first n_values saved values) of state.npz."""
+    with np.load(out / STATE_FILE) as state:
+        return int(state["step"]), [state[f"v{i}"] for i in range(n_values)]
+
+
 def changed_settings(saved: dict, given: dict) -> list:
     """'name: saved -> given' for each setting given on the command line that differs."""
     return [f"{name}: {saved[name]!r} -> {value!r}" for name, value in given.items()
             if name in saved and name not in UNCHECKED_ON_RESUME and saved[name] != value]
 
 
-def read_history(path: Path) -> list:
-    """history.csv as a list of rows, numbers as floats (steps as ints), empty cells as ''."""
-    with open(path, newline="") as f:
-        return [{k: (v if v == "" else int(v) if k == "step" else float(v))
-                 for k, v in row.items()} for row in csv.DictReader(f)]
+def read_record_upto(out: Path, step: int) -> tuple:
+    """(history rows, snapshots) of the logged steps up to step, for a resumed run."""
+    rows = [row for row in read_history(out / HISTORY_FILE) if row["step"] <= step]
+    with np.load(out / POSTERIOR_FILE) as posterior:
+        kept = posterior["steps"] <= step
+        snapshots = [Snapshot(*values) for values in
+                     zip(*(posterior[field][kept] for field in Snapshot._fields))]
+    return rows, snapshots
+
+
+# Reading and checking a run.
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def read_text(path: Path) -> str:
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing: {path.parent} is not a complete run")
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunDirError(f"{path} cannot be read ({first_line(error)})")
+
+
+def read_record(path: Path, keys) -> dict:
+    """A JSON object holding at least the given keys."""
+    try:
+        record = json.loads(read_text(path))
+    except ValueError as error:
+        raise RunDirError(f"{path} is not valid JSON ({first_line(error)})")
+    if not isinstance(record, dict):
+        raise RunDirError(f"{path} does not hold a JSON object")
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise RunDirError(f"{path} lacks {', '.join(missing)}")
+    return record
+
+
+def read_config(path: Path) -> dict:
+    """config.json of a run of a registered model."""
+    import registry
+
+    config = read_record(path, CONFIG_KEYS)
+    try:
+        registry.get(config["model"])
+    except registry.UnknownModel as error:
+        raise RunDirError(f"{path}: {error}")
+    return config
+
+
+def read_metrics(path: Path, spec) -> dict:
+    keys = FINAL_METRICS + ((CRITIC_ELBO,) if "elbo" in spec.critic_estimates else ())
+    metrics = read_record(path, keys)
+    bad = [key for key in keys
+           if isinstance(metrics[key], bool) or not isinstance(metrics[key], (int, float))]
+    if bad:
+        raise RunDirError(f"{path}: {', '.join(bad)} not a number")
+    return metrics
+
+
+def parse_csv(path: Path) -> tuple:
+    """The header and the rows of a CSV file that ends with a complete line."""
+    text = read_text(path)
+    if not text.endswith("\n"):
+        raise RunDirError(f"{path} ends in the middle of a row: truncated")
+    rows = list(csv.reader(io.StringIO(text)))
+    if len(rows) < 2:
+        raise RunDirError(f"{path} holds no rows")
+    if any(len(row) != len(rows[0]) for row in rows[1:]):
+        raise RunDirError(f"{path} has rows of the wrong length: truncated or garbled")
+    return rows[0], rows[1:]
+
+
+def read_history(path: Path, metric_names=()) -> list:
+    """history.csv as a list of rows: steps as ints, other numbers as floats, empty cells as ''.
+    Only log_px may be empty; the given metric columns must be there; steps must increase."""
+    header, cells = parse_csv(path)
+    required = ("step", "seconds", *metric_names)
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise RunDirError(f"{path} lacks the column(s) {', '.join(missing)}")
+    try:
+        rows = [{k: (v if v == "" else int(v) if k == "step" else float(v))
+                 for k, v in zip(header, row)} for row in cells]
+    except ValueError:
+        raise RunDirError(f"{path} holds a cell that is not a number: garbled")
+    if any(row[k] == "" for row in rows for k in header if k != "log_px"):
+        raise RunDirError(f"{path} has empty cells: garbled")
+    if any(b["step"] <= a["step"] for a, b in zip(rows, rows[1:])):
+        raise RunDirError(f"{path}: steps do not increase: garbled")
+    return rows
+
+
+def history_columns(rows: list) -> dict:
+    """Rows of read_history as column -> float array, NaN for empty cells."""
+    return {k: np.array([np.nan if row[k] == "" else float(row[k]) for row in rows])
+            for k in rows[0]}
+
+
+def read_posterior(path: Path, config: dict) -> dict:
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing: {path.parent} is not a complete run")
+    try:
+        with np.load(path) as npz:
+            posterior = {name: npz[name] for name in npz.files}
+    except Exception as error:
+        raise RunDirError(f"{path} is not a readable .npz file ({first_line(error)})")
+    check_posterior_shapes(path, posterior, config)
+    return posterior
+
+
+def check_posterior_shapes(path: Path, posterior: dict, config: dict) -> None:
+    """z, and the decoded images where the run has them, hold one entry per logged step."""
+    if "steps" not in posterior or "z" not in posterior:
+        raise RunDirError(f"{path} lacks the arrays steps and z")
+    n_logs, n_pixels = len(posterior["steps"]), math.prod(config["image_shape"])
+    expected = {"z": (n_logs, config["n_points"], None, 2),
+                "reconstructions": (n_logs, config["n_points"], n_pixels),
+                "prior_images": (n_logs, None, n_pixels)}
+    for name, shape in expected.items():
+        array = posterior.get(name)
+        if array is not None and (array.ndim != len(shape) or any(
+                n is not None and n != m for n, m in zip(shape, array.shape))):
+            raise RunDirError(f"{path}: {name} has shape {array.shape}, expected "
+                              f"{tuple('any' if n is None else n for n in shape)}")
+
+
+def check_complete(run: Run) -> None:
+    """History, posterior snapshots and final evaluation all end at the run's last step."""
+    last = {HISTORY_FILE: run.history["step"][-1],
+            POSTERIOR_FILE: run.posterior["steps"][-1] if len(run.posterior["steps"]) else -1,
+            METRICS_FILE: run.metrics["steps"]}
+    if len(set(last.values())) > 1:
+        found = ", ".join(f"{name} at step {int(step)}" for name, step in last.items())
+        raise RunDirError(f"{run.path} is inconsistent ({found}): truncated or from different "
+                          "runs")
+
+
+def read_run(path) -> Run:
+    """Everything a finished run holds but its networks, checked (check_networks loads those,
+    which needs TensorFlow)."""
+    import registry
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"{path}: no such run directory")
+    config = read_config(path / CONFIG_FILE)
+    spec = registry.get(config["model"])
+    history = history_columns(read_history(path / HISTORY_FILE, spec.metric_names))
+    run = Run(path, config, history, read_metrics(path / METRICS_FILE, spec),
+              read_posterior(path / POSTERIOR_FILE, config))
+    check_complete(run)
+    return run
+
+
+def check_networks(run: Run) -> None:
+    """Each saved network of the run loads with Keras."""
+    import keras
+
+    import registry
+
+    for name in registry.get(run.config["model"]).networks:
+        path = run.path / f"{name}{NETWORK_SUFFIX}"
+        if not path.is_file():
+            raise RunDirError(f"{path} is missing: {run.path} is not a complete run")
+        try:
+            keras.models.load_model(path, compile=False)
+        except Exception as error:
+            raise RunDirError(f"{path} cannot be loaded as a Keras model ({first_line(error)})")
+
+
+def is_unfinished(path: Path, model_name: str) -> bool:
+    """A run of the named model stopped before its final evaluation, which can resume."""
+    return ((path / STATE_FILE).is_file() and not (path / METRICS_FILE).exists()
+            and read_config(path / CONFIG_FILE)["model"] == model_name)
+
+
+def settings_of(run: Run) -> dict:
+    """The settings a run was made with, besides its model and seed."""
+    return {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}

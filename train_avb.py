@@ -6,7 +6,7 @@ from configs import AVBConfig, parse_config
 
 
 def main(argv=None) -> None:
-    request = parse_config(AVBConfig, "avb", __doc__, argv)
+    request = parse_config(AVBConfig, __doc__, argv)
     import training
 
     sys.exit(training.run(request))

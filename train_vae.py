@@ -6,7 +6,7 @@ from configs import VAEConfig, parse_config
 
 
 def main(argv=None) -> None:
-    request = parse_config(VAEConfig, "vae", __doc__, argv)
+    request = parse_config(VAEConfig, __doc__, argv)
     import training
 
     sys.exit(training.run(request))

@@ -20,23 +20,15 @@ from tqdm import tqdm
 
 import data
 import evaluation
+import registry
 import rundir
-from avb import AVB
 from configs import TrainConfig, default_out_dir
 from networks import LATENT_DIM
-from vae import VAE
+from rundir import Snapshot
 
-MODELS = {"vae": VAE, "avb": AVB}
 PRIOR_IMAGES = 16           # fixed prior draws decoded at every log step
 CHECKPOINT_SECONDS = 30     # longest wall time between saves of the whole run
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class Snapshot(NamedTuple):
-    """The model's state at one log step, kept in posterior.npz."""
-    z: tf.Tensor                # [points, samples, 2] posterior samples of every data point
-    reconstructions: tf.Tensor  # [points, pixels] p(x|z) means at each point's first sample
-    prior_images: tf.Tensor     # [PRIOR_IMAGES, pixels] p(x|z) means at fixed prior draws
 
 
 class RunResult(NamedTuple):
@@ -91,14 +83,14 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
             batch_seed, step_seed = tf.unstack(tf.random.experimental.stateless_split(step_key, 2))
             metrics = model.train_step(data.sample_batch(x_all, config.batch_size, batch_seed),
                                        step_seed)
-            values = tf.stack([metrics[name] for name in model.metric_names])
+            values = tf.stack([metrics[name] for name in model.spec.metric_names])
             nonfinite_at = tf.where(tf.math.is_finite(values), n_steps, i)
             return i + 1, sums + values, tf.minimum(first_nonfinite, nonfinite_at)
 
         def all_finite_so_far(i, sums, first_nonfinite):
             return tf.logical_and(i < n_steps, tf.reduce_all(first_nonfinite == n_steps))
 
-        n_metrics = len(model.metric_names)
+        n_metrics = len(model.spec.metric_names)
         n_run, sums, first_nonfinite = tf.while_loop(
             all_finite_so_far, body,
             (tf.constant(0), tf.zeros([n_metrics]), tf.fill([n_metrics], n_steps)))
@@ -119,13 +111,6 @@ def package_versions() -> dict:
             "keras": keras.__version__, "numpy": np.__version__}
 
 
-def write_config(out_dir: Path, model_name: str, config: TrainConfig, dataset) -> None:
-    record = {"model": model_name, **dataclasses.asdict(config), "out": str(out_dir),
-              "n_points": dataset.n_points, "image_shape": list(dataset.image_shape),
-              "versions": package_versions()}
-    rundir.write_json(out_dir / "config.json", record)
-
-
 def network_weights(model) -> list:
     return [w for network in model.networks.values() for w in network.weights]
 
@@ -144,52 +129,37 @@ def make_state_reader(model):
     return lambda: [value.numpy() for value in read()]
 
 
-def save_state(out_dir: Path, values: list, step: int) -> None:
-    rundir.write_npz(out_dir / rundir.STATE_FILE, step=np.int64(step),
-                     **{f"v{i}": v for i, v in enumerate(values)})
+def assign_state(model, values: list) -> None:
+    for variable, value in zip(state_variables(model), values):
+        variable.assign(value)
 
 
-def restore_state(out_dir: Path, model) -> int:
-    """Loads state.npz into the model; returns its step."""
-    variables = state_variables(model)
-    with np.load(out_dir / rundir.STATE_FILE) as state:
-        for i, variable in enumerate(variables):
-            variable.assign(state[f"v{i}"])
-        return int(state["step"])
-
-
-def save_run(out_dir: Path, model, state: list, metric_fields: list, record: RunRecord) -> None:
-    """Writes history.csv, posterior.npz, state.npz (from `state`, the model's state values)
-    and the networks for the last logged step, each file atomically."""
+def save_run(out_dir: Path, model, state: list, record: RunRecord) -> None:
+    """Writes state.npz (from `state`, the model's state values), the networks, posterior.npz
+    and history.csv for the last logged step, each file atomically."""
     step = record.history[-1]["step"] if record.history else 0
-    save_state(out_dir, state, step)
+    rundir.write_state(out_dir, state, step)
     for name, network in model.networks.items():
-        rundir.write_atomic(out_dir / f"{name}.keras", network.save)
-    arrays = {field: np.asarray([getattr(s, field) for s in record.snapshots], np.float32)
-              for field in Snapshot._fields}
-    rundir.write_npz(out_dir / "posterior.npz",
-                     steps=np.asarray([row["step"] for row in record.history], np.int64), **arrays)
-    rundir.write_csv(out_dir / "history.csv", metric_fields, record.history)
+        rundir.write_network(out_dir, name, network)
+    rundir.write_posterior(out_dir, record.history, record.snapshots)
+    rundir.write_history(out_dir, model.spec.metric_names, record.history)
 
 
-def start_record(out_dir: Path, model, model_name: str, config: TrainConfig,
-                 dataset, resume: bool) -> RunRecord:
+def start_record(out_dir: Path, model, config: TrainConfig, dataset, resume: bool) -> RunRecord:
     """A fresh run directory, or the record of the run being resumed up to its saved step
     (history written after the last saved state, as after a kill, is dropped)."""
-    if not resume:
+    if resume:
+        step, values = rundir.read_state(out_dir, len(state_variables(model)))
+        assign_state(model, values)
+        (out_dir / rundir.METRICS_FILE).unlink(missing_ok=True)
+        record = RunRecord(*rundir.read_record_upto(out_dir, step))
+    else:
         out_dir.mkdir(parents=True, exist_ok=True)
         rundir.clear_run(out_dir)
-        write_config(out_dir, model_name, config, dataset)
-        return RunRecord([], [])
-    step = restore_state(out_dir, model)
-    (out_dir / "metrics.json").unlink(missing_ok=True)
-    history = [row for row in rundir.read_history(out_dir / "history.csv") if row["step"] <= step]
-    with np.load(out_dir / "posterior.npz") as posterior:
-        kept = posterior["steps"] <= step
-        snapshots = [Snapshot(*values) for values in
-                     zip(*(posterior[field][kept] for field in Snapshot._fields))]
-    write_config(out_dir, model_name, config, dataset)
-    return RunRecord(history, snapshots)
+        record = RunRecord([], [])
+    rundir.write_config(out_dir, model.spec.name, dataclasses.asdict(config), dataset.n_points,
+                        dataset.image_shape, package_versions())
+    return record
 
 
 class StopSignals:
@@ -211,72 +181,103 @@ class StopSignals:
 def nonfinite_message(model, chunk: Chunk, first_step: int, n_steps: int) -> str:
     first = chunk.first_nonfinite.numpy()
     if first.min() < n_steps:
-        names = [name for name, at in zip(model.metric_names, first) if at == first.min()]
+        names = [name for name, at in zip(model.spec.metric_names, first) if at == first.min()]
         return f"{', '.join(names)} became NaN or Inf at step {first_step + first.min() + 1}"
     return f"a weight became NaN or Inf by step {first_step + n_steps}"
 
 
-def train(model_name: str, config: TrainConfig, progress: bool = True,
-          resume: bool = False) -> RunResult:
-    """Trains a model as configured, saving the run in its directory as it goes; with resume,
-    continues the run already there. Raises Interrupted or NonFiniteError after saving."""
-    out_dir = Path(default_out_dir(model_name, config))
-    dataset = data.load(config.dataset)
-    keras.utils.set_random_seed(config.seed)
-    model = MODELS[model_name](config, dataset.n_pixels)
-    record = start_record(out_dir, model, model_name, config, dataset, resume)
-    metric_fields = ["step", "seconds", *model.metric_names, "log_px"]
-    run_chunk = make_chunk_runner(model, tf.constant(dataset.x), config)
-    track_log_px = evaluation.make_log_px_tracker(model.decoder, tf.constant(dataset.x))
-    step = record.history[-1]["step"] if record.history else 0
-    elapsed = record.history[-1]["seconds"] if record.history else 0.0
-    read_state = make_state_reader(model)
-    last_good = read_state()
-    summary_writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
-    bar = tqdm(total=config.steps, initial=step, desc=f"{model_name} {config.dataset}",
-               unit="step", disable=not progress, dynamic_ncols=True)
-    start, last_save = time.perf_counter() - elapsed, -float("inf")
+class Trainer:
+    """One run in training: the model, what it has logged, and its run directory."""
+
+    def __init__(self, config: TrainConfig, resume: bool):
+        self.config = config
+        self.out_dir = Path(default_out_dir(config))
+        self.dataset = data.load(config.dataset)
+        keras.utils.set_random_seed(config.seed)
+        self.model = registry.spec_for(config).build(config, self.dataset.n_pixels)
+        self.record = start_record(self.out_dir, self.model, config, self.dataset, resume)
+        x = tf.constant(self.dataset.x)
+        self.run_chunk = make_chunk_runner(self.model, x, config)
+        self.track_log_px = evaluation.make_log_px_tracker(self.model.decoder, x)
+        self.read_state = make_state_reader(self.model)
+        self.last_good = self.read_state()
+
+    @property
+    def step(self) -> int:
+        return self.record.history[-1]["step"] if self.record.history else 0
+
+    @property
+    def seconds(self) -> float:
+        return self.record.history[-1]["seconds"] if self.record.history else 0.0
+
+    def advance(self, n: int, start: float) -> dict:
+        """Runs n steps in one compiled call and logs them; returns the new history row.
+        Raises NonFiniteError, after saving the last finite state, if a value is not finite."""
+        step, chunk = self.step, self.run_chunk(tf.constant(self.step), tf.constant(n))
+        if not (bool(chunk.weights_finite) and (chunk.first_nonfinite.numpy() == n).all()):
+            assign_state(self.model, self.last_good)
+            self.save()
+            raise NonFiniteError(
+                f"{nonfinite_message(self.model, chunk, step, n)}; the run in {self.out_dir} "
+                f"keeps the last finite weights, from step {step}")
+        evaluate = (step + n) // self.config.eval_every > step // self.config.eval_every
+        row = {"step": step + n, "seconds": round(time.perf_counter() - start, 3),
+               **dict(zip(self.model.spec.metric_names, chunk.means.numpy().tolist())),
+               "log_px": float(self.track_log_px())
+               if evaluate or step + n == self.config.steps else ""}
+        self.record.history.append(row)
+        self.record.snapshots.append(rundir.Snapshot(*(t.numpy() for t in chunk.snapshot)))
+        self.last_good = self.read_state()
+        rundir.write_history(self.out_dir, self.model.spec.metric_names, self.record.history)
+        return row
+
+    def save(self) -> None:
+        save_run(self.out_dir, self.model, self.last_good, self.record)
+
+    def loop(self, stop: StopSignals, bar, summary_writer) -> None:
+        """Trains up to config.steps or until a stop signal, saving at least every
+        CHECKPOINT_SECONDS and at the end."""
+        start, last_save = time.perf_counter() - self.seconds, -float("inf")
+        while self.step < self.config.steps and stop.signum is None:
+            n = min(self.config.log_every, self.config.steps - self.step)
+            row = self.advance(n, start)
+            log_scalars(summary_writer, row)
+            if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
+                self.save()
+                last_save = time.perf_counter()
+            bar.update(n)
+            bar.set_postfix({k: f"{row[k]:.3f}" for k in ("elbo", "log_px_given_z")})
+        self.save()
+
+    def evaluate(self) -> dict:
+        """The final evaluation, written to metrics.json."""
+        metrics = evaluation.evaluate_run(self.model, self.dataset, self.config.seed)
+        metrics.update(train_seconds=self.seconds, steps=self.step,
+                       steps_per_second=self.step / self.seconds)
+        rundir.write_metrics(self.out_dir, metrics)
+        return metrics
+
+
+def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> RunResult:
+    """Trains the model the config describes, saving the run in its directory as it goes; with
+    resume, continues the run already there. Raises Interrupted or NonFiniteError after
+    saving."""
+    trainer = Trainer(config, resume)
+    summary_writer = tf.summary.create_file_writer(str(trainer.out_dir / "tensorboard"))
+    bar = tqdm(total=config.steps, initial=trainer.step,
+               desc=f"{trainer.model.spec.name} {config.dataset}", unit="step",
+               disable=not progress, dynamic_ncols=True)
     try:
         with StopSignals() as stop:
-            while step < config.steps and stop.signum is None:
-                n = min(config.log_every, config.steps - step)
-                chunk = run_chunk(tf.constant(step), tf.constant(n))
-                if not (bool(chunk.weights_finite)
-                        and (chunk.first_nonfinite.numpy() == n).all()):
-                    for variable, value in zip(state_variables(model), last_good):
-                        variable.assign(value)
-                    save_run(out_dir, model, last_good, metric_fields, record)
-                    raise NonFiniteError(
-                        f"{nonfinite_message(model, chunk, step, n)}; the run in {out_dir} keeps "
-                        f"the last finite weights, from step {step}")
-                evaluate = (step + n) // config.eval_every > step // config.eval_every
-                step += n
-                row = {"step": step, "seconds": round(time.perf_counter() - start, 3),
-                       **dict(zip(model.metric_names, chunk.means.numpy().tolist())),
-                       "log_px": float(track_log_px()) if evaluate or step == config.steps
-                       else ""}
-                record.history.append(row)
-                record.snapshots.append(Snapshot(*(t.numpy() for t in chunk.snapshot)))
-                last_good = read_state()
-                rundir.write_csv(out_dir / "history.csv", metric_fields, record.history)
-                log_scalars(summary_writer, row)
-                if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
-                    save_run(out_dir, model, last_good, metric_fields, record)
-                    last_save = time.perf_counter()
-                bar.update(n)
-                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("elbo", "log_px_given_z")})
-            save_run(out_dir, model, last_good, metric_fields, record)
+            trainer.loop(stop, bar, summary_writer)
     finally:
         bar.close()
         summary_writer.close()
     if stop.signum is not None:
-        raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} at step {step} and "
-                          f"saved; continue with --resume --out {out_dir}", stop.signum)
-    metrics = evaluation.evaluate_run(model, dataset, config.seed)
-    metrics.update(train_seconds=record.history[-1]["seconds"], steps=step,
-                   steps_per_second=step / record.history[-1]["seconds"])
-    rundir.write_json(out_dir / "metrics.json", metrics)
-    return RunResult(out_dir, record.history, metrics)
+        raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} at step "
+                          f"{trainer.step} and saved; continue with --resume --out "
+                          f"{trainer.out_dir}", stop.signum)
+    return RunResult(trainer.out_dir, trainer.record.history, trainer.evaluate())
 
 
 def log_scalars(summary_writer, row: dict) -> None:
@@ -300,17 +301,17 @@ def report(result: RunResult) -> None:
 
 def run(request) -> int:
     """Trains and reports as a script does; returns the exit status."""
+    name = request.config.model_name()
     try:
-        report(train(request.model_name, request.config, resume=request.resume))
+        report(train(request.config, resume=request.resume))
     except Interrupted as stopped:
-        print(f"{request.model_name}: {stopped}", file=sys.stderr)
+        print(f"{name}: {stopped}", file=sys.stderr)
         return 128 + stopped.signum
     except NonFiniteError as error:
-        print(f"{request.model_name}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{request.model_name}: interrupted outside the training loop; what the run "
-              f"had saved is in {default_out_dir(request.model_name, request.config)}",
-              file=sys.stderr)
+        print(f"{name}: interrupted outside the training loop; what the run had saved is in "
+              f"{default_out_dir(request.config)}", file=sys.stderr)
         return 128 + signal.SIGINT
     return 0

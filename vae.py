@@ -1,31 +1,17 @@
 """The VAE: Gaussian q(z|x), Bernoulli p(x|z), the reparameterised single-sample ELBO."""
 
-from typing import NamedTuple
-
 import tensorflow as tf
 
 import networks
-from configs import METRIC_NAMES, VAEConfig
+from configs import VAEConfig
 from densities import (bernoulli_log_likelihood, gaussian_kl_to_standard_normal,
                        gaussian_log_density, standard_normal_log_density)
+from model import Model, ModelSpec, PosteriorTerms, explicit_terms, term_means
 
 
-class ELBOTerms(NamedTuple):
-    """Per-sample terms of the single-sample ELBO, each of shape [batch]."""
-    log_px_given_z: tf.Tensor
-    log_pz: tf.Tensor
-    log_qz_given_x: tf.Tensor
-
-    @property
-    def elbo(self):
-        return self.log_px_given_z + self.log_pz - self.log_qz_given_x
-
-
-class VAE:
-    name = "vae"
-    metric_names = METRIC_NAMES["vae"]
-
-    def __init__(self, config: VAEConfig, n_pixels: int):
+class VAE(Model):
+    def __init__(self, spec: ModelSpec, config: VAEConfig, n_pixels: int):
+        super().__init__(spec)
         self.encoder = networks.build_gaussian_encoder(
             n_pixels, config.encoder_width, config.encoder_depth, config.activation)
         self.decoder = networks.build_decoder(
@@ -35,24 +21,18 @@ class VAE:
         self.optimizer.build(self.variables)
 
     @property
-    def networks(self) -> dict:
-        return {"encoder": self.encoder, "decoder": self.decoder}
-
-    @property
     def optimizers(self) -> list:
         return [self.optimizer]
 
     def sample_posterior(self, x, seed):
         """z = mean + sigma * eps, eps ~ N(0, I): one reparameterised sample per row of x."""
         z_mean, z_log_var = self.encoder(x)
-        eps = tf.random.stateless_normal(tf.shape(z_mean), seed)
-        return z_mean + tf.exp(0.5 * z_log_var) * eps
+        return reparameterise(z_mean, z_log_var, seed)
 
-    def elbo_terms(self, x, seed) -> ELBOTerms:
+    def terms(self, x, seed) -> PosteriorTerms:
         z_mean, z_log_var = self.encoder(x)
-        eps = tf.random.stateless_normal(tf.shape(z_mean), seed)
-        z = z_mean + tf.exp(0.5 * z_log_var) * eps
-        return ELBOTerms(
+        z = reparameterise(z_mean, z_log_var, seed)
+        return explicit_terms(
             log_px_given_z=bernoulli_log_likelihood(x, self.decoder(z)),  # log p(x|z)
             log_pz=standard_normal_log_density(z),                         # log p(z)
             log_qz_given_x=gaussian_log_density(z, z_mean, z_log_var))     # log q(z|x)
@@ -60,13 +40,22 @@ class VAE:
     def analytic_elbo(self, x, seed):
         """E_q[log p(x|z)] (one sample) - KL(q(z|x) || p(z)) (closed form), per sample."""
         z_mean, z_log_var = self.encoder(x)
-        terms = self.elbo_terms(x, seed)
-        return terms.log_px_given_z - gaussian_kl_to_standard_normal(z_mean, z_log_var)
+        return (self.terms(x, seed).log_px_given_z
+                - gaussian_kl_to_standard_normal(z_mean, z_log_var))
+
+    def evaluation_extras(self, x, seed) -> dict:
+        return {"elbo_closed_form_kl": float(tf.reduce_mean(self.analytic_elbo(x, seed)))}
 
     def train_step(self, x, seed) -> dict:
         with tf.GradientTape() as tape:
-            terms = self.elbo_terms(x, seed)
+            terms = self.terms(x, seed)
             loss = -tf.reduce_mean(terms.elbo)
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(grads, self.variables))
-        return {name: tf.reduce_mean(getattr(terms, name)) for name in self.metric_names}
+        return term_means(terms)
+
+
+def reparameterise(z_mean, z_log_var, seed):
+    """z = mean + exp(log_var / 2) * eps with eps ~ N(0, I) drawn from the seed."""
+    eps = tf.random.stateless_normal(tf.shape(z_mean), seed)
+    return z_mean + tf.exp(0.5 * z_log_var) * eps

@@ -26,26 +26,30 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_NAMES = ("vae", "avb")
 STYLES = ("eager", "tf.function per step", "compiled multi-step loop")
 CONFIG_NAMES = ("default", "paper-like")
 PAPER_LIKE = {"activation": "elu", "encoder_depth": 3, "encoder_width": 64, "decoder_depth": 3,
               "decoder_width": 64, "batch_size": 512}
-PAPER_LIKE_AVB = {"noise_dim": 16, "adversary_width": 256, "adversary_depth": 2,
+# Applied to the models whose config has these settings (the adversarial ones).
+PAPER_LIKE_ADVERSARY = {"noise_dim": 16, "adversary_width": 256, "adversary_depth": 2,
                   "adversary_architecture": "residual", "adversary_steps": 1}
 THROUGHPUT_DATASET = "4px"
 MATMUL_SIZES = (256, 512, 1024, 2048)
 ADVERSARY_SHAPES = ((512, 256), (1024, 256))   # rows, width
 MATMUL_CHAIN = 16                # products per compiled call of the peak measurement
 QUALITY_EVAL_EVERY = 200         # log p(x) evaluations of the time-to-quality runs
-QUALITY_TARGETS = {("avb", "4px"): 0.015, ("avb", "9px"): 0.05}   # nats below the optimum
-PLATEAU_TOLERANCE = 0.01         # VAE: nats below its own final log p(x)
+# Targets of the speed issue, by (model, data set): nats below the optimum that count as
+# quality, and (whole-process seconds, least final log p(x)) of a default run. A model without
+# a quality target is timed to its own plateau: its final log p(x) less PLATEAU_TOLERANCE.
+QUALITY_TARGETS = {("avb", "4px"): 0.015, ("avb", "9px"): 0.05}
+RUN_TARGETS = {("avb", "4px"): (30.0, -1.40), ("avb", "9px"): (90.0, -2.25)}
+PLATEAU_TOLERANCE = 0.01
+PAPER_LIKE_MODEL = "avb"         # the model whose paper-like loop has the throughput targets
 HELP_REPEATS = 5
 MATMUL_OPS = {"MatMul": ("transpose_a", "transpose_b"), "BatchMatMulV2": ("adj_x", "adj_y")}
 POLL_SECONDS = 0.05
-TARGETS = {"avb 4px run seconds": 30.0, "avb 4px log p(x)": -1.40, "avb 9px run seconds": 90.0,
-           "avb 9px log p(x)": -2.25, "fraction of peak": 0.75, "vs tf.function": 1.3,
-           "vs eager": 4.0, "help seconds": 0.5}
+TARGETS = {"fraction of peak": 0.75, "vs tf.function": 1.3, "vs eager": 4.0,
+           "help seconds": 0.5}
 
 
 # The machine.
@@ -110,24 +114,34 @@ def calls_per_second(call, seconds: float, min_calls: int = 1) -> float:
 
 # Throughput of the three ways of running the training loop.
 
-def make_config(model_name: str, config_name: str):
-    from configs import MODEL_CONFIGS, make_config as make
+def project_modules() -> None:
+    """Makes the project's modules importable when this script runs from anywhere."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
 
+
+def make_config(model_name: str, config_name: str):
+    import dataclasses
+
+    import registry
+
+    spec = registry.get(model_name)
     settings = {"dataset": THROUGHPUT_DATASET}
     if config_name == "paper-like":
-        settings |= PAPER_LIKE | (PAPER_LIKE_AVB if model_name == "avb" else {})
-    return make(MODEL_CONFIGS[model_name], **settings)
+        fields = {f.name for f in dataclasses.fields(spec.config_class)}
+        settings |= PAPER_LIKE | {k: v for k, v in PAPER_LIKE_ADVERSARY.items() if k in fields}
+    return spec.default_config(**settings)
 
 
 def new_model(model_name: str, config):
     import keras
 
     import data
-    import training
+    import registry
 
     keras.utils.set_random_seed(config.seed)
     x = data.load(config.dataset).x
-    return training.MODELS[model_name](config, x.shape[1]), x
+    return registry.get(model_name).build(config, x.shape[1]), x
 
 
 def step_function(model, x, config):
@@ -256,11 +270,21 @@ def read_log_px(history: Path) -> list:
     return [(r["step"], r["log_px"]) for r in rows if r.get("log_px", "") != ""]
 
 
+def script_flags(model: str) -> list:
+    """The flags that select the model among those its script trains."""
+    import registry
+
+    return [f"--{k.replace('_', '-')}={v}" for k, v in registry.get(model).variant_settings.items()]
+
+
 def script_run(model: str, dataset: str, eval_every: int | None, work: Path) -> ScriptRun:
-    """Runs train_<model>.py with default settings, watching history.csv for log p(x)."""
+    """Runs the model's script with default settings, watching history.csv for log p(x)."""
+    import registry
+
     out = work / f"{model}-{dataset}-{eval_every or 'default'}"
-    command = [sys.executable, str(ROOT / f"train_{model}.py"), "--dataset", dataset,
-               "--out", str(out)] + (["--eval-every", str(eval_every)] if eval_every else [])
+    command = [sys.executable, str(ROOT / registry.get(model).script), *script_flags(model),
+               "--dataset", dataset, "--out", str(out)] + (
+        ["--eval-every", str(eval_every)] if eval_every else [])
     seen, stderr = {}, (work / f"{out.name}.stderr").open("w+")
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -284,10 +308,9 @@ def script_run(model: str, dataset: str, eval_every: int | None, work: Path) -> 
 
 def time_to_quality(run: ScriptRun) -> tuple:
     """(threshold, seconds since process start when log p(x) first reached it or None)."""
-    if run.model == "vae":
-        threshold = run.final_log_px - PLATEAU_TOLERANCE
-    else:
-        threshold = run.optimum_log_px - QUALITY_TARGETS[(run.model, run.dataset)]
+    below_optimum = QUALITY_TARGETS.get((run.model, run.dataset))
+    threshold = (run.final_log_px - PLATEAU_TOLERANCE if below_optimum is None
+                 else run.optimum_log_px - below_optimum)
     reached = [seconds for seconds, _, log_px in run.log_px_times if log_px >= threshold]
     return threshold, (reached[0] if reached else None)
 
@@ -308,11 +331,12 @@ def log_px_tracking_cost(seconds: float) -> dict:
     import tensorflow as tf
 
     import evaluation
-    from configs import AVBConfig, make_config as make
+    import registry
 
     costs = {}
     for dataset in ("4px", "9px"):
-        model, x = new_model("avb", make(AVBConfig, dataset=dataset))
+        config = registry.get(PAPER_LIKE_MODEL).default_config(dataset=dataset)
+        model, x = new_model(PAPER_LIKE_MODEL, config)
         track = evaluation.make_log_px_tracker(model.decoder, tf.constant(x))
         costs[dataset] = 1000 / calls_per_second(lambda: float(track()), seconds)
     return costs
@@ -344,7 +368,7 @@ def runs_table(runs: list) -> list:
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for run in runs:
         threshold, reached = time_to_quality(run)
-        lines.append(f"| {run.model.upper()} | {run.dataset} | {run.eval_every or 'default'} "
+        lines.append(f"| {run.model} | {run.dataset} | {run.eval_every or 'default'} "
                      f"| {run.wall_seconds:.1f} | {run.train_seconds:.1f} "
                      f"| {run.final_log_px:.4f} | {run.optimum_log_px:.4f} | {threshold:.4f} "
                      f"| {'not reached' if reached is None else f'{reached:.1f}'} "
@@ -357,23 +381,22 @@ def targets(results: list, runs: list, peak: float, help_time: float) -> list:
     measured; shortfall is None where the target is met, else how far the figure misses it."""
     rows = []
     for run in runs:
-        if run.model == "avb" and run.eval_every is None:
-            seconds = TARGETS[f"avb {run.dataset} run seconds"]
-            least = TARGETS[f"avb {run.dataset} log p(x)"]
+        if (run.model, run.dataset) in RUN_TARGETS and run.eval_every is None:
+            seconds, least = RUN_TARGETS[(run.model, run.dataset)]
             misses = ([f"{run.wall_seconds - seconds:.1f} s too slow"]
                       if run.wall_seconds > seconds else []) + (
                 [f"{least - run.final_log_px:.4f} nats short"] if run.final_log_px < least else [])
-            rows.append((f"AVB {run.dataset} defaults: whole process <= {seconds:.0f} s with "
-                         f"log p(x) >= {least}", f"{run.wall_seconds:.1f} s, "
+            rows.append((f"{run.model} {run.dataset} defaults: whole process <= {seconds:.0f} s "
+                         f"with log p(x) >= {least}", f"{run.wall_seconds:.1f} s, "
                          f"{run.final_log_px:.4f}", ", ".join(misses) or None))
     rate = {(r.model, r.config, r.style): r for r in results}
-    loop = rate.get(("avb", "paper-like", STYLES[2]))
+    loop = rate.get((PAPER_LIKE_MODEL, "paper-like", STYLES[2]))
     if loop:
         fraction = loop.steps_per_second * loop.flops_per_step / 1e9 / peak
         rows.append((f"paper-like AVB: >= {TARGETS['fraction of peak']:.0%} of the matmul peak",
                      f"{fraction:.1%}", shortfall(fraction, TARGETS["fraction of peak"])))
         for style, key in zip(STYLES[:2], ("vs eager", "vs tf.function")):
-            other = rate.get(("avb", "paper-like", style))
+            other = rate.get((PAPER_LIKE_MODEL, "paper-like", style))
             if other:
                 speedup = loop.steps_per_second / other.steps_per_second
                 rows.append((f"paper-like AVB: >= {TARGETS[key]}x {style}", f"{speedup:.2f}x",
@@ -393,7 +416,8 @@ def shortfall(measured: float, least: float) -> str | None:
 def paper_like_limit(results: list, shapes: dict) -> list:
     """Step times of the paper-like AVB beside the time its matrix products alone take at the
     measured rates of the adversary's shapes: how close the loop is to what bounds it."""
-    rate = {r.style: r for r in results if (r.model, r.config) == ("avb", "paper-like")}
+    rate = {r.style: r for r in results
+            if (r.model, r.config) == (PAPER_LIKE_MODEL, "paper-like")}
     loop, per_step = rate.get(STYLES[2]), rate.get(STYLES[1])
     if not (loop and per_step and shapes):
         return []
@@ -440,7 +464,8 @@ def report(info: dict, peak: dict, shapes: dict, results: list, runs: list, help
                   "graph (forward, backward, optimiser and every adversary step); element-wise "
                   "work is not counted.", "",
                   "Paper-like: " + ", ".join(f"{k}={v}" for k, v in PAPER_LIKE.items())
-                  + "; AVB also " + ", ".join(f"{k}={v}" for k, v in PAPER_LIKE_AVB.items())
+                  + "; adversarial models also "
+                  + ", ".join(f"{k}={v}" for k, v in PAPER_LIKE_ADVERSARY.items())
                   + ".", "", *throughput_table(results, best), "",
                   *paper_like_limit(results, shapes)]
     if runs:
@@ -450,9 +475,11 @@ def report(info: dict, peak: dict, shapes: dict, results: list, runs: list, help
                   f"The time-to-quality runs add `--eval-every {QUALITY_EVAL_EVERY}`; "
                   "'reached after' is when history.csv first showed an exact log p(x) at or above "
                   "the threshold (polled every "
-                  f"{POLL_SECONDS} s): the optimum minus {QUALITY_TARGETS[('avb', '4px')]} (AVB "
-                  f"4px) or {QUALITY_TARGETS[('avb', '9px')]} (AVB 9px), and the run's own final "
-                  f"value minus {PLATEAU_TOLERANCE} for the VAE (its plateau).", "",
+                  f"{POLL_SECONDS} s): the optimum minus "
+                  + ", ".join(f"{nats} ({model} {dataset})"
+                              for (model, dataset), nats in QUALITY_TARGETS.items())
+                  + f", and for the other runs their own final value minus {PLATEAU_TOLERANCE} "
+                  "(their plateau).", "",
                   *runs_table(runs), ""]
     if tracking:
         lines += ["## Cost of tracking log p(x) during training", "",
@@ -469,8 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="least time each throughput and peak measurement runs (default: 3)")
-    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES),
-                        help="models to measure (default: both)")
+    project_modules()
+    import registry
+
+    parser.add_argument("--models", nargs="+", choices=registry.names(),
+                        default=list(registry.names()),
+                        help="models to measure (default: every registered one)")
     parser.add_argument("--configs", nargs="+", choices=CONFIG_NAMES, default=list(CONFIG_NAMES),
                         help="configurations whose throughput to measure (default: both)")
     parser.add_argument("--skip-runs", action="store_true",
@@ -532,7 +563,6 @@ def main(argv=None) -> None:
             parser.error(f"--from-json {args.from_json}: not a results.json this script "
                          f"wrote ({error})")
     else:
-        sys.path.insert(0, str(ROOT))
         record = measure(args)
         text = render(record)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -135,7 +135,7 @@ def test_bad_run_directories_are_one_line_errors(runs_root, tmp_path, capsys, da
 def test_runs_of_different_data_sets_are_refused(runs_root, tmp_path, capsys):
     config = make_config(VAEConfig, dataset="9px", steps=10, log_every=10,
                          out=str(tmp_path / "vae-9px"))
-    training.train("vae", config, progress=False)
+    training.train(config, progress=False)
     status, _, err = compare_main(capsys, "--runs", str(runs_root / "avb-4px-seed0"),
                                   str(tmp_path / "vae-9px"), "--out", str(tmp_path / "c"))
     assert status == 2 and "different data sets" in err and "9px" in err and "4px" in err

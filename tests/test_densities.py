@@ -7,7 +7,7 @@ import tensorflow as tf
 from avb import adversary_accuracy, adversary_loss
 from densities import (bernoulli_log_likelihood, gaussian_kl_to_standard_normal,
                        gaussian_log_density, standard_normal_log_density)
-from vae import VAE
+import registry
 from configs import VAEConfig
 
 
@@ -50,8 +50,8 @@ def test_closed_form_kl_matches_monte_carlo():
 
 
 def test_vae_elbo_is_the_sum_of_its_terms():
-    vae = VAE(VAEConfig(encoder_width=8, decoder_width=8), 4)
-    terms = vae.elbo_terms(np.eye(4, dtype=np.float32), [1, 2])
+    vae = registry.get("vae").build(VAEConfig(encoder_width=8, decoder_width=8), 4)
+    terms = vae.terms(np.eye(4, dtype=np.float32), [1, 2])
     np.testing.assert_allclose(terms.elbo, terms.log_px_given_z + terms.log_pz
                                - terms.log_qz_given_x, rtol=1e-6)
 

@@ -1,12 +1,13 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
 import data
 import networks
-from avb import AVB
-from configs import AVBConfig, VAEConfig
-from vae import VAE
+import registry
+from configs import AVBConfig
 
 BATCH = 5
 
@@ -71,7 +72,8 @@ def test_adversary_adds_half_square_norm_of_z():
 
 
 def test_saved_networks_load_with_plain_keras(tmp_path):
-    model = AVB(AVBConfig(encoder_width=8, decoder_width=8, adversary_width=8), 4)
+    model = registry.get("avb").build(
+        AVBConfig(encoder_width=8, decoder_width=8, adversary_width=8), 4)
     for name, network in model.networks.items():
         path = tmp_path / f"{name}.keras"
         network.save(path)
@@ -81,12 +83,19 @@ def test_saved_networks_load_with_plain_keras(tmp_path):
         np.testing.assert_allclose(loaded(inputs), network(inputs), rtol=1e-6)
 
 
-def test_models_expose_their_metrics():
-    vae = VAE(VAEConfig(encoder_width=8, decoder_width=8), 4)
-    metrics = vae.train_step(data.load("4px").x, [0, 1])
-    assert set(metrics) == set(vae.metric_names)
-    avb = AVB(AVBConfig(encoder_width=8, decoder_width=8, adversary_width=8), 4)
-    metrics = avb.train_step(data.load("4px").x, [0, 1])
-    assert set(metrics) == set(avb.metric_names)
+SMALL = {"encoder_width": 8, "decoder_width": 8, "adversary_width": 8}
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_registered_model_exposes_its_metrics_and_networks(name):
+    spec = registry.get(name)
+    fields = {f.name for f in dataclasses.fields(spec.config_class)}
+    config = spec.default_config(**{k: v for k, v in SMALL.items() if k in fields})
+    assert config.model_name() == name and registry.spec_for(config) is spec
+    model = spec.build(config, 4)
+    metrics = model.train_step(data.load("4px").x, [0, 1])
+    assert list(metrics) == list(spec.metric_names)
     np.testing.assert_allclose(metrics["elbo"], metrics["log_px_given_z"] + metrics["log_pz"]
                                - metrics["log_qz_given_x"], rtol=1e-5)
+    assert set(model.networks) == set(spec.networks) and "decoder" in model.networks
+    assert model.sample_posterior(data.load("4px").x, [2, 3]).shape == (4, 2)

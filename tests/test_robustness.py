@@ -16,7 +16,8 @@ import rundir
 import training
 from configs import VAEConfig
 from tests.conftest import ROOT
-from tests.test_scripts import TINY, read_history, run_script
+from rundir import read_history
+from tests.test_scripts import TINY, run_script
 
 FAST = [*TINY[:2], "--log-every", "50", *TINY[4:]]   # TINY with fewer host round trips
 
@@ -82,7 +83,7 @@ def test_overwrite_replaces_the_run(finished_run, tmp_path):
     (out / "notes.txt").write_text("mine")
     result = run_script("train_vae.py", *FAST, "--steps", "50", "--overwrite", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert [row["step"] for row in read_history(out / "history.csv")] == ["50"]
+    assert [row["step"] for row in read_history(out / "history.csv")] == [50]
     assert (out / "notes.txt").read_text() == "mine"
 
 
@@ -200,7 +201,7 @@ def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path):
                        encoder_width=8, decoder_width=8, learning_rate=1e30,
                        out=str(tmp_path / "nan"))
     with pytest.raises(training.NonFiniteError, match=r"elbo.* at step \d+"):
-        training.train("vae", config, progress=False)
+        training.train(config, progress=False)
     out = tmp_path / "nan"
     last_step = int(read_history(out / "history.csv")[-1]["step"])
     assert saved_step(out) == last_step

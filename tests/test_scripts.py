@@ -1,6 +1,5 @@
 """Smoke runs of the training scripts with tiny settings, and what a run directory holds."""
 
-import csv
 import json
 import subprocess
 import sys
@@ -9,20 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import registry
+import rundir
 import training
 from configs import AVBConfig, VAEConfig
+from rundir import read_history
 from tests.conftest import ROOT
 
 TINY = ["--steps", "30", "--log-every", "10", "--batch-size", "32", "--posterior-samples", "8",
         "--encoder-width", "8", "--decoder-width", "8"]
-RUN_FILES = {"vae": {"config.json", "history.csv", "encoder.keras", "decoder.keras",
-                     "posterior.npz", "metrics.json"},
-             "avb": {"config.json", "history.csv", "encoder.keras", "decoder.keras",
-                     "adversary.keras", "posterior.npz", "metrics.json"}}
-METRICS = {"vae": ["log_px_given_z", "log_pz", "log_qz_given_x", "elbo"],
-           "avb": ["log_px_given_z", "log_pz", "log_qz_given_x", "elbo", "adversary_loss",
-                   "adversary_accuracy"]}
-
 NETWORK_INPUTS = {"vae": {"encoder": 1, "decoder": 1},                  # x; z
                   "avb": {"encoder": 2, "decoder": 1, "adversary": 2}}  # [x, eps]; z; [x, z]
 
@@ -30,11 +24,6 @@ NETWORK_INPUTS = {"vae": {"encoder": 1, "decoder": 1},                  # x; z
 def run_script(name, *args):
     return subprocess.run([sys.executable, name, *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
-
-
-def read_history(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize("model,extra", [("vae", []), ("avb", ["--adversary-width", "8",
@@ -46,15 +35,17 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     assert result.returncode == 0, result.stderr
     assert "exact log p(x)" in result.stdout
     assert "Traceback" not in result.stderr and "cuda" not in result.stderr.lower()
-    assert RUN_FILES[model] <= {p.name for p in out.iterdir()}
+    spec = registry.get(model)
+    assert {*rundir.RUN_FILES, *(f"{name}.keras" for name in spec.networks)} <= {
+        p.name for p in out.iterdir()}
 
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == model and config["dataset"] == "9px" and config["steps"] == 30
     assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
 
     history = read_history(out / "history.csv")
-    assert list(history[0]) == ["step", "seconds", *METRICS[model], "log_px"]
-    assert [int(row["step"]) for row in history] == [10, 20, 30]
+    assert list(history[0]) == ["step", "seconds", *spec.metric_names, "log_px"]
+    assert [row["step"] for row in history] == [10, 20, 30]
     assert all(np.isfinite(float(v)) for row in history for v in row.values() if v != "")
     assert [row["log_px"] != "" for row in history] == [False, True, True]   # --eval-every 20
 
@@ -64,6 +55,7 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     assert posterior["reconstructions"].shape == (3, 9, 9)
     assert posterior["prior_images"].shape == (3, training.PRIOR_IMAGES, 9)
 
+    assert set(NETWORK_INPUTS[model]) == set(spec.networks)
     for name, n_inputs in NETWORK_INPUTS[model].items():
         assert loaded_input_count(out / f"{name}.keras", tmp_path) == n_inputs
 
@@ -117,10 +109,10 @@ def test_same_seed_gives_the_same_history(tmp_path, model, config_class):
     histories = []
     for name in ["a", "b"]:
         config = config_class(**settings, out=str(tmp_path / name))
-        training.train(model, config, progress=False)
+        training.train(config, progress=False)
         histories.append([{k: v for k, v in row.items() if k != "seconds"}
                           for row in read_history(tmp_path / name / "history.csv")])
     assert histories[0] == histories[1]
     other = config_class(**{**settings, "seed": 4}, out=str(tmp_path / "c"))
-    training.train(model, other, progress=False)
+    training.train(other, progress=False)
     assert read_history(tmp_path / "c" / "history.csv")[-1]["elbo"] != histories[0][-1]["elbo"]

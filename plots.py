@@ -1,0 +1,280 @@
+"""The comparison's figures: metrics over training (one panel per metric, every model on each),
+and per run the latent picture after training and its animation over training.
+
+Runs come grouped as {model name: [rundir.Run, ...] in seed order}; labels and colours come
+from the registry.
+"""
+
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+import registry
+import rundir
+from model import TERM_NAMES
+
+PANEL_TITLES = {"log_px_given_z": "log p(x|z)", "log_pz": "log p(z)",
+                "log_qz_given_x": "log q(z|x)", "elbo": "ELBO", "log_px": "exact log p(x)"}
+PANEL_COLUMNS = 4
+X_LABELS = {"steps": "training step", "seconds": "wall-clock seconds since training began"}
+LATENT_EXTENT = 4.0          # the latent plane shown: [-4, 4]^2 in every frame
+PRIOR_CIRCLES = (1, 2, 3)    # radii in prior standard deviations
+GIF_MAX_FRAMES = 60
+GIF_DPI = 72
+GIF_FRAME_MS = 150
+GIF_LAST_FRAME_MS = 2000   # the final state stays on screen before the loop restarts
+PNG_DPI = 110
+X_TICK_COUNT = 5             # at most, so that step counts like 20000 stay legible
+
+
+# The metrics figure.
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+class Band(NamedTuple):
+    """A metric over training: mean over seeds, and its min and max."""
+    x: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def logged_values(history: dict, column: str) -> tuple:
+    """(steps, seconds, values) at the rows where the column has a value."""
+    values = history.get(column, np.full_like(history["step"], np.nan))
+    logged = np.isfinite(values)
+    return history["step"][logged], history["seconds"][logged], values[logged]
+
+
+def seed_band(runs: list, column: str, x_axis: str) -> Band | None:
+    """The column over training across seeds, on the logged steps of the shortest run."""
+    series = [s for s in (logged_values(run.history, column) for run in runs) if len(s[0])]
+    if not series:
+        return None
+    steps = min((s[0] for s in series), key=len)
+    values = np.stack([np.interp(steps, s[0], s[2]) for s in series])
+    seconds = np.mean([np.interp(steps, s[0], s[1]) for s in series], axis=0)
+    x = steps if x_axis == "steps" else seconds
+    return Band(x, values.mean(axis=0), values.min(axis=0), values.max(axis=0))
+
+
+def is_estimate(model: str, column: str) -> bool:
+    """Whether the model's column is a learned critic's estimate rather than a true value."""
+    return column in registry.get(model).critic_estimates
+
+
+def curve_label(model: str, column: str, n_runs: int) -> str:
+    label = registry.get(model).label + (" (critic's estimate)" if is_estimate(model, column)
+                                         else "")
+    return label + (f", mean and min-max of {n_runs} seeds" if n_runs > 1 else "")
+
+
+def plot_band(ax, model: str, runs: list, column: str, x_axis: str) -> None:
+    band = seed_band(runs, column, x_axis)
+    if band is None:
+        return
+    colour, sparse = registry.colour(model), len(band.x) < 20 or column == "log_px"
+    ax.plot(band.x, band.mean, color=colour, marker="o" if sparse else None, markersize=3,
+            linestyle="-." if is_estimate(model, column) else "-",
+            label=curve_label(model, column, len(runs)))
+    if len(runs) > 1:
+        ax.fill_between(band.x, band.low, band.high, color=colour, alpha=0.25, linewidth=0)
+
+
+def final_x(runs: list, x_axis: str) -> float:
+    key = "steps" if x_axis == "steps" else "train_seconds"
+    return float(np.mean([run.metrics[key] for run in runs]))
+
+
+def plot_final(ax, model: str, runs: list, key: str, x_axis: str, label: str) -> None:
+    """The final evaluation from metrics.json as a marker at the end of training."""
+    ax.plot(final_x(runs, x_axis), np.mean([run.metrics[key] for run in runs]), marker="D",
+            color=registry.colour(model), markeredgecolor="black", linestyle="none",
+            label=f"{registry.get(model).label} {label}")
+
+
+def plot_references(ax, column: str, groups: dict, x_axis: str) -> None:
+    """The optimum on the log-likelihood panels; the true ELBO (and log p(x) where the history
+    has none) at the end of training."""
+    for model, runs in groups.items():
+        if column == "elbo":
+            plot_final(ax, model, runs, "elbo", x_axis, "true ELBO at the end")
+        if column == "log_px" and seed_band(runs, "log_px", x_axis) is None:
+            plot_final(ax, model, runs, "log_px", x_axis, "log p(x) at the end")
+    if column in ("elbo", "log_px"):
+        runs = next(iter(groups.values()))
+        ax.axhline(runs[0].metrics["optimum_log_px"], color="0.3", linestyle="--",
+                   label=f"optimum -log {runs[0].config['n_points']}")
+
+
+def draw_panel(ax, column: str, title: str, groups: dict, x_axis: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for model, runs in groups.items():
+        plot_band(ax, model, runs, column, x_axis)
+    plot_references(ax, column, groups, x_axis)
+    ax.set_title(title)
+    ax.set_xlabel(X_LABELS[x_axis])
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_locator(MaxNLocator(X_TICK_COUNT))
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "not logged by these runs", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+
+
+def describe(ax, groups: dict) -> None:
+    """The figure's key, in the spare panel."""
+    estimated = [registry.get(m).label for m in groups if registry.get(m).critic_estimates]
+    lines = ["Means over the steps between logs (history.csv).",
+             *([f"{', '.join(estimated)}: log q(z|x) and ELBO (dash-dotted)",
+                "are estimates by a learned critic (the adversary T),",
+                "which can be biased."] if estimated else []),
+             "Diamonds: true values after training (metrics.json).",
+             "Dashed line: the best possible log-likelihood, -log N.",
+             "Exact log p(x): quadrature over the latent plane.",
+             *(f"{registry.get(m).label}: seed(s) "
+               f"{', '.join(str(r.config['seed']) for r in runs)}" for m, runs in groups.items())]
+    ax.axis("off")
+    ax.text(0.0, 0.95, "\n".join(lines), va="top", fontsize=9, transform=ax.transAxes)
+
+
+def panel_columns(groups: dict) -> list:
+    """The ELBO terms and exact log p(x), then every other metric of the models shown."""
+    extra = [name for model in groups for name in registry.get(model).metric_names
+             if name not in TERM_NAMES]
+    return [*TERM_NAMES, "log_px", *dict.fromkeys(extra)]
+
+
+def plot_metrics(groups: dict, x_axis: str, path: Path) -> None:
+    plt = pyplot()
+    columns = panel_columns(groups)
+    rows = math.ceil((len(columns) + 1) / PANEL_COLUMNS)
+    fig, axes = plt.subplots(rows, PANEL_COLUMNS, figsize=(18, 4 * rows), layout="constrained")
+    for ax, column in zip(axes.flat, columns):
+        draw_panel(ax, column, PANEL_TITLES.get(column, column.replace("_", " ")), groups,
+                   x_axis)
+    for ax in axes.flat[len(columns):-1]:
+        ax.axis("off")
+    describe(axes.flat[-1], groups)
+    dataset = next(iter(groups.values()))[0].config["dataset"]
+    fig.suptitle(f"{' vs '.join(registry.get(m).label for m in groups)} on {dataset}: "
+                 "metrics over training (nats per data point)")
+    rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=PNG_DPI))
+    plt.close(fig)
+
+
+# The latent figure and its animation.
+
+def mosaic(images: np.ndarray, image_shape, columns: int, frames, scale: int = 12,
+           border: int = 2, gap: int = 3) -> np.ndarray:
+    """Grey-scale images [N, pixels] as one RGB picture: a grid of tiles, each framed in its
+    colour (frames: [N, 3]) with white between them."""
+    tiles = images.reshape(-1, *image_shape).repeat(scale, axis=1).repeat(scale, axis=2)
+    framed = np.broadcast_to(np.asarray(frames, float)[:, None, None, :],
+                             (len(tiles), tiles.shape[1] + 2 * border,
+                              tiles.shape[2] + 2 * border, 3)).copy()
+    framed[:, border:-border, border:-border] = tiles[..., None]
+    rows = math.ceil(len(framed) / columns)
+    framed = np.concatenate([framed, np.ones((rows * columns - len(framed), *framed.shape[1:]))])
+    spaced = np.pad(framed, ((0, 0), (gap, gap), (gap, gap), (0, 0)), constant_values=1.0)
+    height, width = spaced.shape[1:3]
+    return spaced.reshape(rows, columns, height, width, 3).swapaxes(1, 2).reshape(
+        rows * height, columns * width, 3)
+
+
+class LatentFigure:
+    """One run's decoded images and posterior samples at a log step, redrawn in place."""
+
+    def __init__(self, run: rundir.Run, dpi: int):
+        plt = pyplot()
+        self.run, self.plt = run, plt
+        self.colours = plt.get_cmap("tab10")(np.arange(run.config["n_points"]) % 10)[:, :3]
+        self.fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), dpi=dpi, layout="constrained",
+                                      width_ratios=(1, 1, 1.1))
+        self.images = [self.image_axes(ax, title) for ax, title in zip(axes[:2], (
+            "reconstructions: p(x|z) means, z ~ q(z|x)\n(frame colour = data point)",
+            "decoded prior samples: p(x|z) means\nat 16 fixed z ~ N(0, I)"))]
+        self.scatter = self.latent_axes(axes[2])
+        self.title = self.fig.suptitle("")
+
+    def image_axes(self, ax, title: str):
+        ax.set_title(title, fontsize=10)
+        if "prior_images" not in self.run.posterior:
+            ax.text(0.5, 0.5, "not saved in this run's posterior.npz", ha="center",
+                    va="center", color="0.4", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        return ax.imshow(np.ones((2, 2, 3)), interpolation="nearest")
+
+    def latent_axes(self, ax):
+        for radius in PRIOR_CIRCLES:
+            ax.add_patch(self.plt.Circle((0, 0), radius, fill=False, color="0.75",
+                                         linestyle="--", linewidth=0.8))
+        ax.set(xlim=(-LATENT_EXTENT, LATENT_EXTENT), ylim=(-LATENT_EXTENT, LATENT_EXTENT),
+               aspect="equal", xlabel="z1", ylabel="z2")
+        ax.set_title("posterior samples z ~ q(z|x), one colour per data point\n"
+                     "(grey circles: prior N(0, I) at 1, 2, 3 sd)", fontsize=10)
+        return ax.scatter(np.zeros(0), np.zeros(0), s=5, linewidths=0, alpha=0.35)
+
+    def draw(self, index: int) -> np.ndarray:
+        """The figure at log step `index` of posterior.npz, as an RGB array."""
+        posterior, config = self.run.posterior, self.run.config
+        z = posterior["z"][index]
+        self.scatter.set_offsets(z.reshape(-1, 2))
+        self.scatter.set_facecolor(np.repeat(self.colours, z.shape[1], axis=0))
+        self.draw_images(index)
+        self.title.set_text(f"{registry.get(config['model']).label} on {config['dataset']}, seed "
+                            f"{config['seed']}: step {int(posterior['steps'][index])} of "
+                            f"{config['steps']}")
+        self.fig.canvas.draw()
+        return np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()
+
+    def draw_images(self, index: int) -> None:
+        posterior, shape = self.run.posterior, self.run.config["image_shape"]
+        if "reconstructions" not in posterior or "prior_images" not in posterior:
+            return
+        side = math.ceil(math.sqrt(self.run.config["n_points"]))
+        self.images[0].set_data(mosaic(posterior["reconstructions"][index], shape, side,
+                                       self.colours))
+        prior = posterior["prior_images"][index]
+        self.images[1].set_data(mosaic(prior, shape, 4, np.full((len(prior), 3), 0.6)))
+        for image in self.images:
+            height, width = image.get_array().shape[:2]
+            image.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
+
+    def close(self) -> None:
+        self.plt.close(self.fig)
+
+
+def gif_frames(n_logs: int) -> np.ndarray:
+    """At most GIF_MAX_FRAMES log steps, evenly spread, always with the first and last."""
+    return np.unique(np.linspace(0, n_logs - 1, min(n_logs, GIF_MAX_FRAMES)).round().astype(int))
+
+
+def plot_latent(run: rundir.Run, png: Path, gif: Path) -> None:
+    import imageio.v3 as iio
+
+    figure = LatentFigure(run, PNG_DPI)
+    figure.draw(-1)
+    rundir.write_atomic(png, figure.fig.savefig)
+    figure.close()
+    figure = LatentFigure(run, GIF_DPI)
+    frames = [figure.draw(i) for i in gif_frames(len(run.posterior["steps"]))]
+    figure.close()
+    durations = [GIF_FRAME_MS] * (len(frames) - 1) + [GIF_LAST_FRAME_MS]
+    rundir.write_atomic(gif, lambda p: iio.imwrite(
+        p, np.stack(frames), duration=durations if len(frames) > 1 else durations[0], loop=0))
