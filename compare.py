@@ -23,7 +23,7 @@ from configs import DATASET_NAMES, OneLineErrorParser, positive_int, resumed_con
 from rundir import RunDirError
 
 RESULT_COLUMNS = ("model", "dataset", "seeds", "log_px", "log_px_min", "log_px_max",
-                  "optimum_log_px", "elbo", rundir.CRITIC_ELBO, "posterior_gap",
+                  "optimum_log_px", "elbo", "elbo_converged", rundir.CRITIC_ELBO, "posterior_gap",
                   "train_seconds", "steps_per_second")
 
 
@@ -156,10 +156,17 @@ def mean_metric(runs: list, key: str) -> float | None:
 def result_row(model: str, runs: list) -> dict:
     log_px = [run.metrics["log_px"] for run in runs]
     row = {key: mean_metric(runs, key) for key in RESULT_COLUMNS[3:]}
-    row.update(model=registry.get(model).label, dataset=runs[0].config["dataset"],
+    row.update(elbo_converged=all(rundir.elbo_converged(run.metrics) for run in runs),
+               model=registry.get(model).label, dataset=runs[0].config["dataset"],
                seeds=" ".join(str(run.config["seed"]) for run in runs),
                log_px_min=min(log_px), log_px_max=max(log_px))
     return row
+
+
+def elbo_text(row: dict) -> str:
+    """The true ELBO, or what it is when its estimate did not converge: an upper estimate."""
+    text = f"{row['elbo']:.4f}"
+    return text if row["elbo_converged"] else f"<= {text} (diverging)"
 
 
 def markdown_table(rows: list) -> str:
@@ -173,8 +180,9 @@ def markdown_table(rows: list) -> str:
         spread = (f" ({number(r['log_px_min'])} to {number(r['log_px_max'])})"
                   if len(r["seeds"].split()) > 1 else "")
         lines.append(f"| {r['model']} | {number(r['log_px'])}{spread} "
-                     f"| {number(r['optimum_log_px'])} | {number(r['elbo'])} "
-                     f"| {number(r[rundir.CRITIC_ELBO])} | {number(r['posterior_gap'])} "
+                     f"| {number(r['optimum_log_px'])} | {elbo_text(r)} "
+                     f"| {number(r[rundir.CRITIC_ELBO])} "
+                     f"| {'' if r['elbo_converged'] else '>= '}{number(r['posterior_gap'])} "
                      f"| {number(r['train_seconds'], 1)} | {number(r['steps_per_second'], 0)} "
                      f"| {r['seeds']} |")
     return "\n".join(lines) + "\n"
@@ -186,7 +194,9 @@ def write_results(groups: dict, csv_path: Path, markdown_path: Path) -> str:
     table = markdown_table(rows)
     text = (f"# {' vs '.join(row['model'] for row in rows)} on {rows[0]['dataset']}\n\n"
             "Mean over seeds (min to max in brackets); log-likelihoods in nats per data "
-            "point.\n\n" + table)
+            "point. A true ELBO marked diverging is an upper estimate: its nearest-neighbour "
+            "entropy estimate kept falling as the sample grew, so q has no density there and "
+            "the ELBO may be minus infinity.\n\n" + table)
     rundir.write_atomic(markdown_path, lambda p: p.write_text(text))
     return table
 

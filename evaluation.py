@@ -12,9 +12,16 @@ coordinate is integrated exactly.
   with its exact log q.
 - An implicit q(z|x) (the AVB's) has no density to evaluate, so its true ELBO
   = E_q[log p(x|z) + log p(z)] + H(q) takes the entropy H(q) = -E_q[log q(z|x)] from the
-  Kozachenko-Leonenko nearest-neighbour estimator on fresh posterior samples. It assumes no shape for q, and its error can have either sign; with
-  8000 samples and the 5th neighbour it is within about 0.02 nats on a Gaussian of any scale and
-  on q's with corners (a quadrant, a narrow wedge), which the tests check.
+  Kozachenko-Leonenko nearest-neighbour estimator on fresh posterior samples. It assumes no
+  shape for q, and its error can have either sign; with 8000 samples and the 5th neighbour it
+  is within about 0.02 nats on a Gaussian of any scale and on q's with corners (a quadrant, a
+  narrow wedge), which the tests check.
+- An implicit q need not have a density at all: a ReLU encoder can map sets of noise of
+  positive probability onto lines or points. Then H(q) and the true ELBO are minus infinity,
+  while every finite sample gives a finite estimate that keeps falling as the sample grows. So
+  the estimate is made on nested samples of KNN_SAMPLE_SIZES, and `elbo_converged` says
+  whether it settled (within ENTROPY_TOLERANCE at every data point, with no atoms); when it
+  did not, the reported ELBO is only an upper estimate of a bound that may be minus infinity.
 - The posterior gap KL(q(z|x) || p(z|x)) = log p(x) - ELBO.
 """
 
@@ -22,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+from scipy.spatial import cKDTree
 
 from densities import bernoulli_log_likelihood, standard_normal_log_density
 
@@ -29,9 +37,15 @@ GRID_EXTENT = 6.0
 GRID_POINTS = 400
 TRACKING_GRID_POINTS = 200
 ELBO_SAMPLES = 4096
-KNN_SAMPLES = 8000
+KNN_SAMPLE_SIZES = (8000, 32000)   # nested samples of q per data point
 KNN_NEIGHBOUR = 5
-KNN_CHUNK = 1000          # rows of the pairwise distance matrix held at once
+# A point's entropy estimate counts as converged when it moves by at most this between the
+# sample sizes: the estimator's noise on a density is about 0.01 nats, and a q that puts mass w
+# on lines moves by about w log 4 from 8000 to 32000 samples, so w >= 4 % is caught.
+ENTROPY_TOLERANCE = 0.05
+COINCIDENT_DISTANCE = 1e-6   # relative to the samples' spread: twins closer than this
+COINCIDENT_LIMIT = 1e-3      # fraction of samples with a twin above which q has atoms
+MIN_SPREAD = 1e-30
 MIN_SQ_DIST = 1e-300      # keeps log finite when samples coincide
 
 
@@ -72,25 +86,88 @@ def knn_entropy(z: np.ndarray, k: int = KNN_NEIGHBOUR) -> float:
     """Kozachenko-Leonenko estimate of the differential entropy of the 2-D samples z [n, 2]:
     H = psi(n) - psi(k) + log(pi) + mean log r_k^2, with r_k each sample's distance to its k-th
     nearest other sample (pi r^2 is the area of the 2-D ball)."""
-    z = np.asarray(z, np.float64)
-    z = z - z.mean(0)
-    sq_norm = np.sum(z ** 2, 1)
-    kth_sq_dist = []
-    for start in range(0, len(z), KNN_CHUNK):
-        rows = slice(start, start + KNN_CHUNK)
-        sq_dist = sq_norm[rows, None] + sq_norm[None, :] - 2.0 * z[rows] @ z.T
-        kth_sq_dist.append(np.partition(sq_dist, k, axis=1)[:, k])   # column 0 is the sample itself
+    kth_distance = nearest_distances(z, k)[:, -1]
     psi_n_minus_psi_k = np.sum(1.0 / np.arange(k, len(z)))
     return float(psi_n_minus_psi_k + np.log(np.pi)
-                 + np.mean(np.log(np.maximum(np.concatenate(kth_sq_dist), MIN_SQ_DIST))))
+                 + np.mean(np.log(np.maximum(kth_distance ** 2, MIN_SQ_DIST))))
 
 
-def implicit_elbo(model, x, seed) -> float:
-    """E_q[log p(x|z) + log p(z)] + H(q) for one data point x [1, P], over KNN_SAMPLES fresh
-    posterior samples, with the entropy H(q) = -E_q[log q(z|x)] from their nearest neighbours."""
-    z = model.sample_posterior(tf.repeat(x, KNN_SAMPLES, 0), seed)
-    log_joint = bernoulli_log_likelihood(x, model.decoder(z)) + standard_normal_log_density(z)
-    return float(tf.reduce_mean(log_joint)) + knn_entropy(z.numpy())
+def nearest_distances(z: np.ndarray, k: int) -> np.ndarray:
+    """[n, k]: each sample's distances to its k nearest other samples, by a k-d tree."""
+    z = np.asarray(z, np.float64)
+    return cKDTree(z).query(z, k + 1)[0][:, 1:]      # column 0 is the sample itself
+
+
+def coincident_fraction(z: np.ndarray) -> float:
+    """The fraction of samples with another sample closer than COINCIDENT_DISTANCE times the
+    samples' spread: zero for a density, the mass of the atoms where q has atoms."""
+    z = np.asarray(z, np.float64)
+    spread = max(float(np.sqrt(np.sum(np.var(z, 0)))), MIN_SPREAD)
+    return float(np.mean(nearest_distances(z, 1)[:, 0] < COINCIDENT_DISTANCE * spread))
+
+
+class EntropyCheck(NamedTuple):
+    """Nearest-neighbour entropy estimates of one q at growing nested sample sizes."""
+    by_sample_size: dict          # n -> entropy estimate on the first n samples
+    coincident_fraction: float    # of the largest sample
+
+    @property
+    def converged(self) -> bool:
+        """Whether the estimate has settled: a density's estimate moves by little more than
+        its noise between sample sizes; a q with mass on lines or points (no density, entropy
+        minus infinity) keeps falling, by about log 4 times that mass per 4 times the samples."""
+        estimates = list(self.by_sample_size.values())
+        return (max(estimates) - min(estimates) <= ENTROPY_TOLERANCE
+                and self.coincident_fraction <= COINCIDENT_LIMIT)
+
+
+def entropy_check(z: np.ndarray) -> EntropyCheck:
+    """Entropy estimates on the first n of the samples z, for each n in KNN_SAMPLE_SIZES."""
+    return EntropyCheck({n: knn_entropy(z[:n]) for n in KNN_SAMPLE_SIZES},
+                        coincident_fraction(z))
+
+
+class ImplicitELBO(NamedTuple):
+    """The true ELBO of one data point under an implicit q, at each sample size."""
+    by_sample_size: dict          # n -> E_q[log p(x|z) + log p(z)] + H(q), on n samples
+    entropy: EntropyCheck
+
+    @property
+    def value(self) -> float:
+        """The estimate on the most samples; an upper estimate when not converged."""
+        return self.by_sample_size[max(self.by_sample_size)]
+
+
+def implicit_elbo(model, x, seed) -> ImplicitELBO:
+    """E_q[log p(x|z) + log p(z)] + H(q) for one data point x [1, P] on fresh posterior samples,
+    with the entropy H(q) = -E_q[log q(z|x)] from their nearest neighbours, at each of
+    KNN_SAMPLE_SIZES (nested samples) so that its convergence can be judged."""
+    z = model.sample_posterior(tf.repeat(x, max(KNN_SAMPLE_SIZES), 0), seed)
+    log_joint = (bernoulli_log_likelihood(x, model.decoder(z))
+                 + standard_normal_log_density(z)).numpy()
+    entropy = entropy_check(z.numpy())
+    return ImplicitELBO({n: float(np.mean(log_joint[:n])) + h
+                         for n, h in entropy.by_sample_size.items()}, entropy)
+
+
+def implicit_elbo_metrics(model, x_all, point_seeds) -> dict:
+    """metrics.json's ELBO entries for an implicit q: the largest sample's estimate as `elbo`,
+    the estimate at each sample size, and whether it converged at every data point."""
+    points = [implicit_elbo(model, x_all[i:i + 1], s) for i, s in enumerate(point_seeds)]
+    converged = [p.entropy.converged for p in points]
+    return {"elbo_per_point": [p.value for p in points],
+            "elbo_by_sample_size": {str(n): float(np.mean([p.by_sample_size[n] for p in points]))
+                                    for n in KNN_SAMPLE_SIZES},
+            "elbo_converged": all(converged), "elbo_converged_per_point": converged,
+            "coincident_fraction_per_point": [p.entropy.coincident_fraction for p in points],
+            "elbo_method": "nearest-neighbour entropy"}
+
+
+def explicit_elbo_metrics(model, x_all, point_seeds) -> dict:
+    """metrics.json's ELBO entries for a q with a density: exact up to Monte Carlo error."""
+    return {"elbo_per_point": [explicit_elbo(model, x_all[i:i + 1], s)
+                               for i, s in enumerate(point_seeds)],
+            "elbo_converged": True, "elbo_method": "exact log q"}
 
 
 def evaluate_run(model, dataset, seed: int) -> dict:
@@ -99,12 +176,12 @@ def evaluate_run(model, dataset, seed: int) -> dict:
     log_px = exact_log_px(model.decoder, dataset.x)
     seed = tf.constant([seed, 1], tf.int64)
     point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, dataset.n_points))
-    point_elbo = explicit_elbo if model.spec.exact_log_q else implicit_elbo
-    elbo = np.array([point_elbo(model, x_all[i:i + 1], s) for i, s in enumerate(point_seeds)])
+    elbo_metrics = (explicit_elbo_metrics if model.spec.exact_log_q
+                    else implicit_elbo_metrics)(model, x_all, point_seeds)
+    elbo = np.array(elbo_metrics["elbo_per_point"])
     metrics = {"log_px": float(log_px.mean()), "log_px_per_point": log_px.tolist(),
-               "optimum_log_px": dataset.optimum_log_px,
-               "elbo": float(elbo.mean()), "elbo_per_point": elbo.tolist(),
-               "posterior_gap": float((log_px - elbo).mean()),
+               "optimum_log_px": dataset.optimum_log_px, "elbo": float(elbo.mean()),
+               **elbo_metrics, "posterior_gap": float((log_px - elbo).mean()),
                "posterior_gap_per_point": (log_px - elbo).tolist()}
     x = tf.repeat(x_all, ELBO_SAMPLES, axis=0)
     if "elbo" in model.spec.critic_estimates:

@@ -95,19 +95,28 @@ def final_x(runs: list, x_axis: str) -> float:
     return float(np.mean([run.metrics[key] for run in runs]))
 
 
-def plot_final(ax, model: str, runs: list, key: str, x_axis: str, label: str) -> None:
+def plot_final(ax, model: str, runs: list, key: str, x_axis: str, label: str,
+               marker: str = "D") -> None:
     """The final evaluation from metrics.json as a marker at the end of training."""
-    ax.plot(final_x(runs, x_axis), np.mean([run.metrics[key] for run in runs]), marker="D",
+    ax.plot(final_x(runs, x_axis), np.mean([run.metrics[key] for run in runs]), marker=marker,
             color=registry.colour(model), markeredgecolor="black", linestyle="none",
             label=f"{registry.get(model).label} {label}")
+
+
+def all_converged(runs: list) -> bool:
+    """Whether every run's true ELBO estimate converged (rundir.elbo_converged)."""
+    return all(rundir.elbo_converged(run.metrics) for run in runs)
 
 
 def plot_references(ax, column: str, groups: dict, x_axis: str) -> None:
     """The optimum on the log-likelihood panels; the true ELBO (and log p(x) where the history
     has none) at the end of training."""
     for model, runs in groups.items():
-        if column == "elbo":
+        if column == "elbo" and all_converged(runs):
             plot_final(ax, model, runs, "elbo", x_axis, "true ELBO at the end")
+        elif column == "elbo":
+            plot_final(ax, model, runs, "elbo", x_axis, "true ELBO <= this (diverging "
+                       "estimate: q has no density)", marker="v")
         if column == "log_px" and seed_band(runs, "log_px", x_axis) is None:
             plot_final(ax, model, runs, "log_px", x_axis, "log p(x) at the end")
     if column in ("elbo", "log_px"):
@@ -141,7 +150,8 @@ def describe(ax, groups: dict) -> None:
              *([f"{', '.join(estimated)}: log q(z|x) and ELBO (dash-dotted)",
                 "are estimates by a learned critic (the adversary T),",
                 "which can be biased."] if estimated else []),
-             "Diamonds: true values after training (metrics.json).",
+             "Diamonds: true values after training (metrics.json);",
+             "a triangle: an upper estimate that did not converge.",
              "Dashed line: the best possible log-likelihood, -log N.",
              "Exact log p(x): quadrature over the latent plane.",
              *(f"{registry.get(m).label}: seed(s) "

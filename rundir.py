@@ -387,6 +387,12 @@ def is_unfinished(path: Path, model_name: str) -> bool:
             and read_config(path / CONFIG_FILE)["model"] == model_name)
 
 
+def elbo_converged(metrics: dict) -> bool:
+    """Whether metrics.json's true ELBO is a converged value (runs made before the check
+    existed hold no flag: their ELBO is shown as it was)."""
+    return bool(metrics.get("elbo_converged", True))
+
+
 def settings_of(run: Run) -> dict:
     """The settings a run was made with, besides its model and seed."""
     return {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}

@@ -208,3 +208,18 @@ def test_bad_flag_values_are_one_line_usage_errors(capsys):
         status, _, err = compare_main(capsys, *args)
         assert status == 2 and len(err.strip().splitlines()) == 1, err
         assert all(word in err for word in words), err
+
+
+def test_a_diverging_elbo_is_shown_as_an_upper_estimate(runs_root, tmp_path, capsys):
+    run = copy_run(runs_root, tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["elbo_converged"] = False
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    status, out, err = compare_main(capsys, "--runs", str(runs_root / "vae-4px-seed0"), str(run),
+                                    "--out", str(tmp_path / "c"))
+    assert status == 0, err
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    assert f"<= {metrics['elbo']:.4f} (diverging)" in rows["AVB"]
+    assert f">= {metrics['posterior_gap']:.4f}" in rows["AVB"]
+    assert "diverging" not in rows["VAE"]
+    assert read_results(tmp_path / "c" / "results.csv")["AVB"]["elbo_converged"] == "False"

@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 from data import load
-from evaluation import exact_log_px, implicit_elbo, knn_entropy, latent_grid
+from evaluation import (KNN_SAMPLE_SIZES, entropy_check, exact_log_px, implicit_elbo,
+                        knn_entropy, latent_grid)
 
 # Across seeds the estimator's spread at 8000 samples is about 0.01 nats and its bias under 0.02
 # (a quadrant's corner costs the most); 0.04 leaves room for both and still catches a wrong
@@ -46,8 +47,51 @@ def test_implicit_elbo_of_a_gaussian_posterior():
     log_px_given_z = np.sum(x * q.logits - np.logaddexp(0.0, q.logits))
     expected_log_pz = -math.log(2 * math.pi) - 0.5 * (np.sum(q.mean ** 2) + 2 * q.sigma ** 2)
     expected = log_px_given_z + expected_log_pz + gaussian_entropy(q.sigma)
-    assert implicit_elbo(q, x, tf.constant([5, 6])) == pytest.approx(expected,
-                                                                     abs=ENTROPY_TOLERANCE)
+    elbo = implicit_elbo(q, x, tf.constant([5, 6]))
+    assert elbo.value == pytest.approx(expected, abs=ENTROPY_TOLERANCE)
+    assert elbo.entropy.converged and set(elbo.by_sample_size) == set(KNN_SAMPLE_SIZES)
+
+
+N_LARGEST = max(KNN_SAMPLE_SIZES)
+
+
+def shuffled(*parts):
+    z = np.concatenate(parts)
+    return z[np.random.default_rng(9).permutation(len(z))]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_entropy_of_densities_converges(seed):
+    rng = np.random.default_rng(seed)
+    gaussian = 0.3 * rng.normal(size=(N_LARGEST, 2))
+    quadrant = np.abs(rng.normal(size=(N_LARGEST, 2)))
+    wedge = rng.normal(size=(N_LARGEST, 2)) * [1.0, 0.1]
+    wedge[:, 1] = np.abs(wedge[:, 1]) + 0.1 * np.abs(wedge[:, 0])
+    for z in (gaussian, quadrant, wedge):
+        check = entropy_check(z)
+        assert check.converged, check
+        assert check.coincident_fraction == 0.0
+
+
+def test_entropy_of_a_mixture_with_a_line_segment_is_flagged():
+    """10 % of the mass on a segment: no density, entropy minus infinity."""
+    rng = np.random.default_rng(3)
+    n_line = N_LARGEST // 10
+    line = np.stack([rng.uniform(-1, 1, n_line), np.full(n_line, 0.5)], 1)
+    check = entropy_check(shuffled(rng.normal(size=(N_LARGEST - n_line, 2)), line))
+    sizes = sorted(check.by_sample_size)
+    assert not check.converged
+    # The estimate falls with the sample size, by about log 4 times the singular mass.
+    drop = check.by_sample_size[sizes[0]] - check.by_sample_size[sizes[-1]]
+    assert drop == pytest.approx(0.1 * math.log(N_LARGEST / sizes[0]), rel=0.5)
+
+
+def test_entropy_of_a_mixture_with_an_atom_is_flagged():
+    rng = np.random.default_rng(4)
+    atom = np.tile([[0.2, -0.3]], (N_LARGEST // 50, 1))
+    check = entropy_check(shuffled(rng.normal(size=(N_LARGEST - len(atom), 2)), atom))
+    assert not check.converged
+    assert check.coincident_fraction == pytest.approx(len(atom) / N_LARGEST, rel=0.01)
 
 
 SHARP = 1e4   # logit scale at which sigmoid is 0 or 1 to float precision away from the axes
