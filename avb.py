@@ -1,12 +1,19 @@
 """Adversarial Variational Bayes: an implicit encoder z = f(x, eps) and an adversary T(x, z)
-trained by logistic regression to estimate log q(z|x) - log p(z)."""
+trained by logistic regression to estimate log q(z|x) - log p(z); and AVB with adaptive
+contrast (Mescheder, Nowozin, Geiger 2017, "Adaptive Contrast"), where T contrasts q with a
+Gaussian r(z|x) that has q's mean and variance instead of with the prior."""
+
+from typing import NamedTuple
 
 import tensorflow as tf
 
 import networks
 from configs import AVBConfig
-from densities import bernoulli_log_likelihood, standard_normal_log_density
+from densities import (bernoulli_log_likelihood, gaussian_log_density,
+                       standard_normal_log_density)
 from model import Model, ModelSpec, PosteriorTerms, term_means
+
+MIN_VARIANCE = 1e-6      # keeps q's estimated standard deviation above zero
 
 
 def adversary_loss(t_q, t_p):
@@ -98,3 +105,75 @@ class AVB(Model):
         for adversary_seed in seeds[1:]:
             loss, accuracy = self._adversary_step(x, adversary_seed)
         return {**term_means(terms), "adversary_loss": loss, "adversary_accuracy": accuracy}
+
+
+class Moments(NamedTuple):
+    """q(z|x)'s mean and standard deviation per row of x, estimated from draws; constants for
+    the gradients (stop-gradient)."""
+    mean: tf.Tensor
+    std: tf.Tensor
+
+    def normalise(self, z):
+        """z_bar = (z - mean) / std."""
+        return (z - self.mean) / self.std
+
+    def log_r(self, z):
+        """log r(z|x) = log N(z; mean, diag(std^2)), the Gaussian contrast."""
+        return gaussian_log_density(z, self.mean, 2.0 * tf.math.log(self.std))
+
+
+class AdaptiveContrastAVB(AVB):
+    """AVB+AC: T(x, z_bar) learns log q_bar(z_bar|x) - log N(z_bar; 0, I) for the normalised
+    z_bar = (z - mu(x)) / sigma(x), against eta ~ N(0, I); then
+    log q(z|x) = T(x, z_bar) + log r(z|x) with r = N(mu(x), sigma(x)^2), and the KL estimate is
+    T(x, z_bar) + log r(z|x) - log p(z). mu and sigma come from `moment_samples` draws of the
+    encoder for each x in the batch: the encoder stays a free-form implicit q, and no
+    structure is imposed on it to get its moments."""
+
+    def __init__(self, spec: ModelSpec, config: AVBConfig, n_pixels: int):
+        super().__init__(spec, config, n_pixels)
+        self.moment_samples = config.moment_samples
+
+    def moments(self, x, seed) -> Moments:
+        draws = self.sample_posterior(tf.repeat(x, self.moment_samples, 0), seed)
+        draws = tf.reshape(draws, [tf.shape(x)[0], self.moment_samples, -1])
+        mean, variance = tf.nn.moments(draws, axes=1)
+        return Moments(tf.stop_gradient(mean),
+                       tf.stop_gradient(tf.sqrt(variance + MIN_VARIANCE)))
+
+    def terms(self, x, seed) -> PosteriorTerms:
+        """The terms at z ~ q(z|x) with T's estimate log q(z|x) ~ T(x, z_bar) + log r(z|x)."""
+        z_seed, moment_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        x = tf.convert_to_tensor(x)
+        return self.contrasted_terms(x, z_seed, self.moments(x, moment_seed))
+
+    def contrasted_terms(self, x, seed, moments: Moments) -> PosteriorTerms:
+        z = self.sample_posterior(x, seed)
+        log_px_given_z = bernoulli_log_likelihood(x, self.decoder(z))   # log p(x|z)
+        log_pz = standard_normal_log_density(z)                          # log p(z)
+        log_qz_given_x = self.t(x, moments.normalise(z)) + moments.log_r(z)   # T's log q(z|x)
+        return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x,
+                              log_px_given_z + log_pz - log_qz_given_x)
+
+    def train_step(self, x, seed) -> dict:
+        """q's moments from this step's draws, one encoder/decoder step on log p(x|z) minus the
+        KL estimate, then `adversary_steps` steps of T on normalised q samples against
+        eta ~ N(0, I); the moments are shared by all of them."""
+        x = tf.convert_to_tensor(x)
+        moment_seed, model_seed, *adversary_seeds = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 2 + self.adversary_steps))
+        moments = self.moments(x, moment_seed)
+        with tf.GradientTape() as tape:
+            terms = self.contrasted_terms(x, model_seed, moments)
+            loss = -tf.reduce_mean(terms.elbo)
+        grads = tape.gradient(loss, self.model_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model_variables))
+        for adversary_seed in adversary_seeds:
+            loss, accuracy = self.contrasted_adversary_step(x, adversary_seed, moments)
+        return {**term_means(terms), "adversary_loss": loss, "adversary_accuracy": accuracy}
+
+    def contrasted_adversary_step(self, x, seed, moments: Moments):
+        q_seed, eta_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        z_bar = moments.normalise(tf.stop_gradient(self.sample_posterior(x, q_seed)))
+        eta = tf.random.stateless_normal(tf.shape(z_bar), eta_seed)
+        return adversary_update(self.adversary, self.adversary_optimizer, x, z_bar, eta)

@@ -81,9 +81,15 @@ class AVBConfig(TrainConfig):
                "(--adversary-depth residual blocks of two layers)", choices=("mlp", "residual"))
     adversary_learning_rate: float = _setting(5e-3, "Adam learning rate of the adversary")
     adversary_steps: int = _setting(2, "adversary updates per encoder/decoder update")
+    contrast: str = _setting(
+        "none", "what T contrasts q(z|x) with: none, the prior (AVB); adaptive, a Gaussian with "
+                "q's mean and variance per data point (AVB+AC, run named avb-ac)",
+        choices=("none", "adaptive"))
+    moment_samples: int = _setting(16, "adaptive contrast: draws of q(z|x) per data point "
+                                       "from which each step estimates q's mean and variance")
 
     def model_name(self) -> str:
-        return "avb"
+        return "avb-ac" if self.contrast == "adaptive" else "avb"
 
 
 def positive_int(text: str) -> int:

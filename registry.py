@@ -69,3 +69,8 @@ register(ModelSpec(
     name="avb", label="AVB", config_class=AVBConfig, implementation="avb:AVB",
     metric_names=TERM_NAMES + ADVERSARY_METRICS, critic_estimates=("log_qz_given_x", "elbo"),
     networks=("encoder", "decoder", "adversary"), exact_log_q=False, script="train_avb.py"))
+register(ModelSpec(
+    name="avb-ac", label="AVB+AC", config_class=AVBConfig,
+    implementation="avb:AdaptiveContrastAVB", metric_names=TERM_NAMES + ADVERSARY_METRICS,
+    critic_estimates=("log_qz_given_x", "elbo"), networks=("encoder", "decoder", "adversary"),
+    exact_log_q=False, variant_settings={"contrast": "adaptive"}, script="train_avb.py"))
