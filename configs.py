@@ -85,8 +85,10 @@ class AVBConfig(TrainConfig):
         "none", "what T contrasts q(z|x) with: none, the prior (AVB); adaptive, a Gaussian with "
                 "q's mean and variance per data point (AVB+AC, run named avb-ac)",
         choices=("none", "adaptive"))
-    moment_samples: int = _setting(16, "adaptive contrast: draws of q(z|x) per data point "
-                                       "from which each step estimates q's mean and variance")
+    basis_size: int = _setting(8, "adaptive contrast: terms of the encoder z = a_0(x) + sum_i "
+                                  "a_i(x) v_i(eps)")
+    moment_samples: int = _setting(1024, "adaptive contrast: noise draws per step from which "
+                                         "the moments of v(eps), and so of q, are estimated")
 
     def model_name(self) -> str:
         return "avb-ac" if self.contrast == "adaptive" else "avb"

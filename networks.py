@@ -2,6 +2,7 @@
 with plain `keras.models.load_model(path)`."""
 
 import keras
+import numpy as np
 from keras import layers
 
 LATENT_DIM = 2
@@ -42,6 +43,32 @@ def build_implicit_encoder(n_pixels: int, noise_dim: int, width: int, depth: int
     h = mlp(layers.Concatenate(name="x_eps")([x, eps]), width, depth, "encoder", activation)
     z = layers.Dense(LATENT_DIM, name="z")(h)
     return keras.Model([x, eps], z, name="encoder")
+
+
+def build_structured_encoder(n_pixels: int, noise_dim: int, basis_size: int, width: int,
+                             depth: int, activation: str = "relu") -> tuple:
+    """(x, eps) -> z = a_0(x) + sum_i a_i(x) * v_i(eps), i = 1..basis_size, each term 2-D and
+    the product element-wise: the AVB paper's encoder for adaptive contrast. The basis v(eps)
+    does not depend on x, so q's mean and variance for every x follow from the moments of v
+    over noise draws alone (avb.py).
+
+    Returns (encoder [x, eps] -> z, coefficients x -> [a_0, a] with a [N, basis_size * 2],
+    basis eps -> v [N, basis_size * 2]); a and v are flattened with index 2 i + d.
+    """
+    x = keras.Input((n_pixels,), name="x")
+    eps = keras.Input((noise_dim,), name="eps")
+    h = mlp(x, width, depth, "coefficients", activation)
+    a_0 = layers.Dense(LATENT_DIM, name="a_0")(h)
+    a = layers.Dense(basis_size * LATENT_DIM, name="a")(h)
+    v = layers.Dense(basis_size * LATENT_DIM, name="v")(mlp(eps, width, depth, "basis",
+                                                            activation))
+    sum_over_basis = layers.Dense(
+        LATENT_DIM, use_bias=False, trainable=False, name="sum_over_basis",
+        kernel_initializer=keras.initializers.Constant(np.tile(np.eye(LATENT_DIM),
+                                                               (basis_size, 1))))
+    z = layers.Add(name="z")([a_0, sum_over_basis(layers.Multiply(name="a_v")([a, v]))])
+    return (keras.Model([x, eps], z, name="encoder"),
+            keras.Model(x, [a_0, a], name="coefficients"), keras.Model(eps, v, name="basis"))
 
 
 def build_decoder(n_pixels: int, width: int, depth: int, activation: str = "relu") -> keras.Model:

@@ -15,23 +15,27 @@ STDS = np.array([[0.5, 0.2], [0.3, 0.3], [1.0, 0.4], [0.2, 0.6]], np.float32)
 STEPS = 1500
 
 
-def gaussian_encoder(noise_dim: int) -> keras.Model:
-    """(x, eps) -> z = mean(x) + std(x) * eps[:, :2]: a Gaussian q with known moments."""
-    x = keras.Input((4,))
-    eps = keras.Input((noise_dim,))
-    mean = keras.layers.Dense(2, use_bias=False, trainable=False,
-                              kernel_initializer=keras.initializers.Constant(MEANS))(x)
-    std = keras.layers.Dense(2, use_bias=False, trainable=False,
-                             kernel_initializer=keras.initializers.Constant(STDS))(x)
-    z = keras.layers.Add()([mean, keras.layers.Multiply()([std, eps[:, :2]])])
-    return keras.Model([x, eps], z)
+def constant_dense(units: int, kernel) -> keras.layers.Dense:
+    return keras.layers.Dense(units, use_bias=False, trainable=False,
+                              kernel_initializer=keras.initializers.Constant(kernel))
+
+
+def gaussian_structured_encoder(noise_dim: int) -> tuple:
+    """The structured encoder z = a_0(x) + a_1(x) * v_1(eps) with a_0 = mean(x), a_1 = std(x)
+    and v_1 = eps[:2]: a Gaussian q with known moments, in the form AVB+AC takes them from."""
+    x, eps = keras.Input((4,)), keras.Input((noise_dim,))
+    a_0, a = constant_dense(2, MEANS)(x), constant_dense(2, STDS)(x)
+    v = constant_dense(2, np.eye(noise_dim, 2))(eps)
+    z = keras.layers.Add()([a_0, keras.layers.Multiply()([a, v])])
+    return keras.Model([x, eps], z), keras.Model(x, [a_0, a]), keras.Model(eps, v)
 
 
 def test_trained_adaptive_contrast_gives_the_closed_form_kl():
-    config = AVBConfig(contrast="adaptive", moment_samples=64, adversary_width=32,
+    config = AVBConfig(contrast="adaptive", basis_size=1, adversary_width=32,
                        adversary_learning_rate=3e-3, steps=STEPS, batch_size=256)
     model = registry.spec_for(config).build(config, 4)
-    model.encoder = gaussian_encoder(config.noise_dim)
+    model.encoder, model.coefficients, model.basis = gaussian_structured_encoder(
+        config.noise_dim)
     x_all = tf.constant(data.load("4px").x)
 
     @tf.function(jit_compile=True)

@@ -21,8 +21,10 @@ from tests.conftest import ROOT
 TINY_STEPS = 40
 SEEDS = (0, 1)
 COMPARE_STDOUT = {}    # runs root -> what compare.py printed when it trained them
-OUTPUTS = ("metrics.png", "latent-vae.png", "latent-vae.gif", "latent-avb.png",
-           "latent-avb.gif", "results.md", "results.csv")
+MODELS = ("vae", "avb", "avb-ac")      # compare.py's default set
+LABELS = {"vae": "VAE", "avb": "AVB", "avb-ac": "AVB+AC"}
+OUTPUTS = ("metrics.png", *(f"latent-{m}.{ext}" for m in MODELS for ext in ("png", "gif")),
+           "results.md", "results.csv")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def read_results(path):
 
 
 def test_missing_runs_are_trained_and_every_file_is_written(runs_root):
-    for model in ("vae", "avb"):
+    for model in MODELS:
         for seed in SEEDS:
             assert f"{runs_root / f'{model}-4px-seed{seed}'} is missing: training" in \
                 COMPARE_STDOUT[runs_root]
@@ -63,9 +65,10 @@ def test_missing_runs_are_trained_and_every_file_is_written(runs_root):
 
 def test_seeds_are_aggregated_in_the_table(runs_root):
     rows = read_results(runs_root / "compare-4px" / "results.csv")
-    assert set(rows) == {"VAE", "AVB"}
-    for model, row in rows.items():
-        metrics = [json.loads((runs_root / f"{model.lower()}-4px-seed{seed}" / "metrics.json")
+    assert set(rows) == set(LABELS.values())
+    for model, label in LABELS.items():
+        row = rows[label]
+        metrics = [json.loads((runs_root / f"{model}-4px-seed{seed}" / "metrics.json")
                               .read_text()) for seed in SEEDS]
         log_px = [m["log_px"] for m in metrics]
         assert row["seeds"] == "0 1" and row["dataset"] == "4px"
@@ -94,7 +97,7 @@ def test_existing_runs_are_compared_without_training(runs_root, tmp_path, capsys
     assert status == 0, err
     assert "missing" not in out
     rows = read_results(tmp_path / "c" / "results.csv")
-    assert [row["seeds"] for row in rows.values()] == ["1", "1"]
+    assert [row["seeds"] for row in rows.values()] == ["1"] * len(MODELS)
     assert {p.name for p in (tmp_path / "c").iterdir()} == set(OUTPUTS)
 
 
