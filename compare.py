@@ -101,7 +101,7 @@ def train_run(spec: RunSpec, dataset: str, steps: int | None) -> None:
 
     config, resume = to_train(spec, dataset, steps)
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
-          f"{registry.get(spec.model).label} on {config.dataset}, seed {config.seed}, "
+          f"{registry.get(spec.model).run_label(config)} on {config.dataset}, seed {config.seed}, "
           f"{config.steps} steps{'' if resume else ', default settings'}", flush=True)
     try:
         training.train(config, progress=sys.stderr.isatty(), resume=resume)
@@ -141,8 +141,9 @@ def group_by_model(runs: list) -> dict:
                       f"{run.path}" for key in dict.fromkeys([*first, *other])
                       if first.get(key) != other.get(key)]
             if differ:
-                raise RunDirError(f"runs of {registry.get(model).label} differ in more than the "
-                                  f"seed, so they cannot be averaged: {'; '.join(differ)}")
+                label = registry.get(model).run_label(group[0].config)
+                raise RunDirError(f"runs of {label} differ in more than the seed, so they "
+                                  f"cannot be averaged: {'; '.join(differ)}")
     return groups
 
 
@@ -156,8 +157,8 @@ def mean_metric(runs: list, key: str) -> float | None:
 def result_row(model: str, runs: list) -> dict:
     log_px = [run.metrics["log_px"] for run in runs]
     row = {key: mean_metric(runs, key) for key in RESULT_COLUMNS[3:]}
-    row.update(model=registry.get(model).label, dataset=runs[0].config["dataset"],
-               seeds=" ".join(str(run.config["seed"]) for run in runs),
+    row.update(model=registry.get(model).run_label(runs[0].config),
+               dataset=runs[0].config["dataset"], seeds=" ".join(str(run.config["seed"]) for run in runs),
                log_px_min=min(log_px), log_px_max=max(log_px))
     return row
 
