@@ -101,8 +101,8 @@ def train_run(spec: RunSpec, dataset: str, steps: int | None) -> None:
 
     config, resume = to_train(spec, dataset, steps)
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
-          f"{registry.get(spec.model).run_label(config)} on {config.dataset}, seed {config.seed}, "
-          f"{config.steps} steps{'' if resume else ', default settings'}", flush=True)
+          f"{registry.get(spec.model).run_label(config)} on {config.dataset}, "
+          f"seed {config.seed}, {config.steps} steps{'' if resume else ', default settings'}", flush=True)
     try:
         training.train(config, progress=sys.stderr.isatty(), resume=resume)
     except training.NonFiniteError as error:
@@ -158,7 +158,8 @@ def result_row(model: str, runs: list) -> dict:
     log_px = [run.metrics["log_px"] for run in runs]
     row = {key: mean_metric(runs, key) for key in RESULT_COLUMNS[3:]}
     row.update(model=registry.get(model).run_label(runs[0].config),
-               dataset=runs[0].config["dataset"], seeds=" ".join(str(run.config["seed"]) for run in runs),
+               dataset=runs[0].config["dataset"],
+               seeds=" ".join(str(run.config["seed"]) for run in runs),
                log_px_min=min(log_px), log_px_max=max(log_px))
     return row
 
