@@ -102,7 +102,8 @@ def train_run(spec: RunSpec, dataset: str, steps: int | None) -> None:
     config, resume = to_train(spec, dataset, steps)
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
           f"{registry.get(spec.model).run_label(config)} on {config.dataset}, "
-          f"seed {config.seed}, {config.steps} steps{'' if resume else ', default settings'}", flush=True)
+          f"seed {config.seed}, {config.steps} steps"
+          f"{'' if resume else ', default settings'}", flush=True)
     try:
         training.train(config, progress=sys.stderr.isatty(), resume=resume)
     except training.NonFiniteError as error:
