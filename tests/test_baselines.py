@@ -47,6 +47,14 @@ def test_model_names_of_the_variants():
         VAEConfig(importance_samples=2, posterior="flow")
 
 
+def test_labels_name_the_settings_of_the_run():
+    iwae = registry.get("iwae")
+    assert iwae.run_label({"importance_samples": 4}) == "IWAE (K=4)"
+    assert iwae.run_label() == f"IWAE (K={registry.IWAE_DEFAULT_SAMPLES})"
+    assert iwae.run_label({}) == "IWAE (K=?)"
+    assert registry.get("flow").run_label({"posterior": "flow"}) == "flow VAE"
+
+
 def test_variant_defaults_apply_only_to_their_variant_and_yield_to_flags():
     assert make_config(VAEConfig, importance_samples=4).batch_size == 128
     assert make_config(VAEConfig, importance_samples=4, batch_size=64).batch_size == 64
