@@ -101,8 +101,9 @@ def train_run(spec: RunSpec, dataset: str, steps: int | None) -> None:
 
     config, resume = to_train(spec, dataset, steps)
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
-          f"{registry.get(spec.model).label} on {config.dataset}, seed {config.seed}, "
-          f"{config.steps} steps{'' if resume else ', default settings'}", flush=True)
+          f"{registry.get(spec.model).run_label(config)} on {config.dataset}, "
+          f"seed {config.seed}, {config.steps} steps"
+          f"{'' if resume else ', default settings'}", flush=True)
     try:
         training.train(config, progress=sys.stderr.isatty(), resume=resume)
     except training.NonFiniteError as error:
@@ -129,7 +130,8 @@ def gather_runs(config: CompareConfig) -> list:
 
 def group_by_model(runs: list) -> dict:
     """model name -> its runs in seed order, models in registry order. The runs of one model
-    share one seed band, so they must differ in nothing but the seed."""
+    share one seed band, so they must differ in nothing but the seed (settings a run's
+    config.json lacks, being older than the setting, are not compared)."""
     groups = {model: sorted((run for run in runs if run.config["model"] == model),
                             key=lambda run: run.config["seed"])
               for model in registry.names() if any(r.config["model"] == model for r in runs)}
@@ -138,11 +140,12 @@ def group_by_model(runs: list) -> dict:
         for run in group[1:]:
             other = rundir.settings_of(run)
             differ = [f"{key}: {first.get(key)!r} in {group[0].path}, {other.get(key)!r} in "
-                      f"{run.path}" for key in dict.fromkeys([*first, *other])
-                      if first.get(key) != other.get(key)]
+                      f"{run.path}" for key in first if key in other
+                      and first[key] != other[key]]
             if differ:
-                raise RunDirError(f"runs of {registry.get(model).label} differ in more than the "
-                                  f"seed, so they cannot be averaged: {'; '.join(differ)}")
+                label = registry.get(model).run_label(group[0].config)
+                raise RunDirError(f"runs of {label} differ in more than the seed, so they "
+                                  f"cannot be averaged: {'; '.join(differ)}")
     return groups
 
 
@@ -157,7 +160,8 @@ def result_row(model: str, runs: list) -> dict:
     log_px = [run.metrics["log_px"] for run in runs]
     row = {key: mean_metric(runs, key) for key in RESULT_COLUMNS[3:]}
     row.update(elbo_converged=all(rundir.elbo_converged(run.metrics) for run in runs),
-               model=registry.get(model).label, dataset=runs[0].config["dataset"],
+               model=registry.get(model).run_label(runs[0].config),
+               dataset=runs[0].config["dataset"],
                seeds=" ".join(str(run.config["seed"]) for run in runs),
                log_px_min=min(log_px), log_px_max=max(log_px))
     return row

@@ -12,6 +12,7 @@ from typing import ClassVar, NamedTuple
 import rundir
 
 DATASET_NAMES = ("4px", "9px")
+POSTERIORS = ("gaussian", "flow")
 
 
 def _setting(default, help_text, **extra):
@@ -20,7 +21,15 @@ def _setting(default, help_text, **extra):
 
 @dataclass
 class TrainConfig:
-    """Settings every run shares."""
+    """Settings every run shares.
+
+    A subclass may set dataset_defaults, {dataset: {setting: default}}, and variant_defaults,
+    {model name: {dataset: {setting: default}}} for the variants that its model_name() tells
+    apart; a setting given explicitly always wins.
+    """
+
+    dataset_defaults: ClassVar[dict] = {}
+    variant_defaults: ClassVar[dict] = {}
 
     dataset: str = _setting("4px", "which data set: 4px (2x2 images) or 9px (3x3 images)",
                             choices=DATASET_NAMES)
@@ -46,18 +55,39 @@ class TrainConfig:
 
 @dataclass
 class VAEConfig(TrainConfig):
-    """A Gaussian-encoder VAE with a Bernoulli decoder."""
+    """A Gaussian-encoder VAE with a Bernoulli decoder, and its variants: the IWAE
+    (importance_samples >= 2) and the flow posterior (posterior = flow)."""
 
     dataset_defaults: ClassVar[dict] = {}
+    variant_defaults: ClassVar[dict] = {
+        "iwae": {"4px": {"batch_size": 128}, "9px": {"batch_size": 128}},
+        "flow": {"9px": {"steps": 12000}}}
 
     encoder_width: int = _setting(64, "hidden units per encoder layer")
     encoder_depth: int = _setting(2, "hidden layers in the encoder")
     decoder_width: int = _setting(64, "hidden units per decoder layer")
     decoder_depth: int = _setting(2, "hidden layers in the decoder")
     learning_rate: float = _setting(3e-3, "Adam learning rate of encoder and decoder")
+    importance_samples: int = _setting(
+        1, "samples K per data point of the importance-weighted bound "
+           "log (1/K) sum_k p(x, z_k) / q(z_k|x) that training maximises; K >= 2 trains an "
+           "IWAE, K = 1 is the ELBO")
+    posterior: str = _setting("gaussian", "q(z|x): gaussian, or flow (the Gaussian pushed "
+                                          "through --flow-layers x-conditioned affine coupling "
+                                          "layers)", choices=POSTERIORS)
+    flow_layers: int = _setting(6, "affine coupling layers of the flow posterior")
+    flow_width: int = _setting(32, "hidden units per layer of each coupling layer's network")
+    flow_depth: int = _setting(2, "hidden layers of each coupling layer's network")
+
+    def __post_init__(self):
+        if self.importance_samples > 1 and self.posterior != "gaussian":
+            raise ValueError("--importance-samples above 1 (IWAE) takes the gaussian posterior, "
+                             f"not --posterior {self.posterior}")
 
     def model_name(self) -> str:
-        return "vae"
+        if self.importance_samples > 1:
+            return "iwae"
+        return "flow" if self.posterior == "flow" else "vae"
 
 
 @dataclass
@@ -122,18 +152,24 @@ def default_out_dir(config: TrainConfig) -> str:
 
 
 def make_config(config_class, **settings):
-    """A config from the given settings; unset ones take the data set's default, else the
-    class default."""
+    """A config from the given settings; unset ones take the default of the variant they
+    select on the data set, else the data set's default, else the class default."""
     dataset = settings.get("dataset", config_class.dataset)
-    return config_class(**{**config_class.dataset_defaults.get(dataset, {}), **settings})
+    defaults = config_class.dataset_defaults.get(dataset, {})
+    config = config_class(**{**defaults, **settings})
+    variant = config_class.variant_defaults.get(config.model_name(), {}).get(dataset, {})
+    return config_class(**{**defaults, **variant, **settings}) if variant else config
 
 
 def _default_text(config_class, f) -> str:
     per_dataset = {name: d[f.name] for name, d in config_class.dataset_defaults.items()
                    if f.name in d}
-    if not per_dataset:
-        return f"default: {f.metadata.get('shown_default', f.default)}"
-    return "default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+    text = ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+            if per_dataset else f"default: {f.metadata.get('shown_default', f.default)}")
+    per_variant = [f"{v} for {model} on {name}" for model, by_dataset
+                   in config_class.variant_defaults.items()
+                   for name, d in by_dataset.items() for k, v in d.items() if k == f.name]
+    return text + "".join(f"; {variant}" for variant in per_variant)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -181,7 +217,10 @@ def parse_config(config_class, description: str, argv=None) -> RunRequest:
     _add_run_flags(parser)
     given = vars(parser.parse_args(argv))
     overwrite, resume = given.pop("overwrite"), given.pop("resume")
-    config = make_config(config_class, **given)
+    try:
+        config = make_config(config_class, **given)
+    except ValueError as error:
+        parser.error(str(error))
     out = Path(default_out_dir(config))
     try:
         if resume:

@@ -28,3 +28,10 @@ def gaussian_log_density(z, mean, log_var):
 def gaussian_kl_to_standard_normal(mean, log_var):
     """KL(N(mean, diag(exp(log_var))) || N(0, I)) in closed form."""
     return 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(log_var) - 1.0 - log_var, -1)
+
+
+def flow_log_density(eps, log_scale):
+    """log q(z|x) of z = f(eps) with eps ~ N(0, I) and f invertible with a triangular Jacobian
+    whose log-diagonal sums over f's layers to log_scale [batch, 2]: the change of variables
+    log q(z|x) = log N(eps; 0, I) - log |det dz/deps|."""
+    return standard_normal_log_density(eps) - tf.reduce_sum(log_scale, -1)

@@ -23,7 +23,8 @@ class ModelSpec:
 
     name: its name in config.json, in run directories and on the command line; a variant of a
         model (other settings of one script) has a name of its own.
-    label: its name in figures and tables.
+    label: its name in figures and tables; it may name settings in braces, filled from a
+        run's config by run_label (e.g. "IWAE (K={importance_samples})").
     config_class: its configs.TrainConfig subclass, whose fields generate its script's flags.
     implementation: the Model subclass, or "module:Class" so that it is imported (with
         TensorFlow) only when a model is built.
@@ -60,6 +61,17 @@ class ModelSpec:
 
         return make_config(self.config_class, **{**self.variant_settings, **settings})
 
+    def run_label(self, config=None) -> str:
+        """The label with its {setting} fields filled from a run's config (a dict or a config
+        object; the default config if None); a setting the config lacks shows as '?'."""
+        import dataclasses
+
+        if config is None:
+            config = self.default_config()
+        if dataclasses.is_dataclass(config):
+            config = dataclasses.asdict(config)
+        return self.label.format_map(_UnknownAsQuestionMark(config))
+
     def model_class(self) -> type:
         if isinstance(self.implementation, str):
             module, name = self.implementation.split(":")
@@ -68,6 +80,11 @@ class ModelSpec:
 
     def build(self, config, n_pixels: int) -> "Model":
         return self.model_class()(self, config, n_pixels)
+
+
+class _UnknownAsQuestionMark(dict):
+    def __missing__(self, key):
+        return "?"
 
 
 class PosteriorTerms(NamedTuple):

@@ -72,10 +72,15 @@ def is_estimate(model: str, column: str) -> bool:
     return column in registry.get(model).critic_estimates
 
 
-def curve_label(model: str, column: str, n_runs: int) -> str:
-    label = registry.get(model).label + (" (critic's estimate)" if is_estimate(model, column)
-                                         else "")
-    return label + (f", mean and min-max of {n_runs} seeds" if n_runs > 1 else "")
+def model_label(model: str, runs: list) -> str:
+    """The model's label, its settings filled in from its (first) run."""
+    return registry.get(model).run_label(runs[0].config)
+
+
+def curve_label(model: str, column: str, runs: list) -> str:
+    label = model_label(model, runs) + (" (critic's estimate)" if is_estimate(model, column)
+                                        else "")
+    return label + (f", mean and min-max of {len(runs)} seeds" if len(runs) > 1 else "")
 
 
 def plot_band(ax, model: str, runs: list, column: str, x_axis: str) -> None:
@@ -85,7 +90,7 @@ def plot_band(ax, model: str, runs: list, column: str, x_axis: str) -> None:
     colour, sparse = registry.colour(model), len(band.x) < 20 or column == "log_px"
     ax.plot(band.x, band.mean, color=colour, marker="o" if sparse else None, markersize=3,
             linestyle="-." if is_estimate(model, column) else "-",
-            label=curve_label(model, column, len(runs)))
+            label=curve_label(model, column, runs))
     if len(runs) > 1:
         ax.fill_between(band.x, band.low, band.high, color=colour, alpha=0.25, linewidth=0)
 
@@ -100,7 +105,7 @@ def plot_final(ax, model: str, runs: list, key: str, x_axis: str, label: str,
     """The final evaluation from metrics.json as a marker at the end of training."""
     ax.plot(final_x(runs, x_axis), np.mean([run.metrics[key] for run in runs]), marker=marker,
             color=registry.colour(model), markeredgecolor="black", linestyle="none",
-            label=f"{registry.get(model).label} {label}")
+            label=f"{model_label(model, runs)} {label}")
 
 
 def all_converged(runs: list) -> bool:
@@ -145,7 +150,8 @@ def draw_panel(ax, column: str, title: str, groups: dict, x_axis: str) -> None:
 
 def describe(ax, groups: dict) -> None:
     """The figure's key, in the spare panel."""
-    estimated = [registry.get(m).label for m in groups if registry.get(m).critic_estimates]
+    estimated = [model_label(m, runs) for m, runs in groups.items()
+                 if registry.get(m).critic_estimates]
     lines = ["Means over the steps between logs (history.csv).",
              *([f"{', '.join(estimated)}: log q(z|x) and ELBO (dash-dotted)",
                 "are estimates by a learned critic (the adversary T),",
@@ -154,7 +160,7 @@ def describe(ax, groups: dict) -> None:
              "a triangle: an upper estimate that did not converge.",
              "Dashed line: the best possible log-likelihood, -log N.",
              "Exact log p(x): quadrature over the latent plane.",
-             *(f"{registry.get(m).label}: seed(s) "
+             *(f"{model_label(m, runs)}: seed(s) "
                f"{', '.join(str(r.config['seed']) for r in runs)}" for m, runs in groups.items())]
     ax.axis("off")
     ax.text(0.0, 0.95, "\n".join(lines), va="top", fontsize=9, transform=ax.transAxes)
@@ -179,8 +185,8 @@ def plot_metrics(groups: dict, x_axis: str, path: Path) -> None:
         ax.axis("off")
     describe(axes.flat[-1], groups)
     dataset = next(iter(groups.values()))[0].config["dataset"]
-    fig.suptitle(f"{' vs '.join(registry.get(m).label for m in groups)} on {dataset}: "
-                 "metrics over training (nats per data point)")
+    fig.suptitle(f"{' vs '.join(model_label(m, runs) for m, runs in groups.items())} on "
+                 f"{dataset}: metrics over training (nats per data point)")
     rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=PNG_DPI))
     plt.close(fig)
 
@@ -247,7 +253,8 @@ class LatentFigure:
         self.scatter.set_offsets(z.reshape(-1, 2))
         self.scatter.set_facecolor(np.repeat(self.colours, z.shape[1], axis=0))
         self.draw_images(index)
-        self.title.set_text(f"{registry.get(config['model']).label} on {config['dataset']}, seed "
+        self.title.set_text(f"{registry.get(config['model']).run_label(config)} on "
+                            f"{config['dataset']}, seed "
                             f"{config['seed']}: step {int(posterior['steps'][index])} of "
                             f"{config['steps']}")
         self.fig.canvas.draw()

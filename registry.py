@@ -8,6 +8,7 @@ from configs import AVBConfig, VAEConfig
 from model import TERM_NAMES, ModelSpec
 
 ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
+IWAE_DEFAULT_SAMPLES = 8       # K of an IWAE run that compare.py trains; see README
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
            "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
@@ -74,3 +75,11 @@ register(ModelSpec(
     implementation="avb:AdaptiveContrastAVB", metric_names=TERM_NAMES + ADVERSARY_METRICS,
     critic_estimates=("log_qz_given_x", "elbo"), networks=("encoder", "decoder", "adversary"),
     exact_log_q=False, variant_settings={"contrast": "adaptive"}, script="train_avb.py"))
+register(ModelSpec(
+    name="iwae", label="IWAE (K={importance_samples})", config_class=VAEConfig,
+    implementation="iwae:IWAE", metric_names=TERM_NAMES + ("iwae_bound",),
+    variant_settings={"importance_samples": IWAE_DEFAULT_SAMPLES}, compared_by_default=False,
+    script="train_vae.py"))
+register(ModelSpec(
+    name="flow", label="flow VAE", config_class=VAEConfig, implementation="flow:FlowVAE",
+    variant_settings={"posterior": "flow"}, compared_by_default=False, script="train_vae.py"))

@@ -1,4 +1,5 @@
-"""Train a VAE on the one-hot pixel data and save the run."""
+"""Train a VAE on the one-hot pixel data and save the run; --importance-samples K trains an
+IWAE instead, --posterior flow a VAE with a normalizing-flow posterior."""
 
 import sys
 

@@ -42,7 +42,9 @@ QUALITY_EVAL_EVERY = 200         # log p(x) evaluations of the time-to-quality r
 # quality, and (whole-process seconds, least final log p(x)) of a default run. A model without
 # a quality target is timed to its own plateau: its final log p(x) less PLATEAU_TOLERANCE.
 QUALITY_TARGETS = {("avb", "4px"): 0.015, ("avb", "9px"): 0.05}
-RUN_TARGETS = {("avb", "4px"): (30.0, -1.40), ("avb", "9px"): (90.0, -2.25)}
+RUN_TARGETS = {("avb", "4px"): (30.0, -1.40), ("avb", "9px"): (90.0, -2.25),
+               ("iwae", "4px"): (30.0, -1.50), ("flow", "4px"): (30.0, -1.42),
+               ("flow", "9px"): (90.0, -2.25)}
 PLATEAU_TOLERANCE = 0.01
 PAPER_LIKE_MODEL = "avb"         # the model whose paper-like loop has the throughput targets
 HELP_REPEATS = 5

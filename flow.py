@@ -1,0 +1,147 @@
+"""A VAE whose q(z|x) is a normalizing flow (Rezende and Mohamed 2015; real NVP coupling
+layers, Dinh et al. 2017): a base Gaussian z_0 = mu(x) + sigma(x) * eps, eps ~ N(0, I), pushed
+through affine coupling layers conditioned on x. In 2-D, layer l keeps one coordinate z_c and
+moves the other, alternating c:
+
+    z_o' = z_o * exp(s_l(x, z_c)) + t_l(x, z_c),   z_c' = z_c,
+
+so its Jacobian is triangular with log-determinant s_l, and log q(z|x) is exact:
+log N(eps; 0, I) - sum log sigma(x) - sum_l s_l (densities.flow_log_density). Every network is
+made of standard Keras layers, so encoder.keras ([x, eps] -> z) loads with plain
+keras.models.load_model.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+import networks
+from configs import VAEConfig
+from densities import bernoulli_log_likelihood, flow_log_density, standard_normal_log_density
+from model import Model, ModelSpec, PosteriorTerms, explicit_terms, term_means
+from networks import LATENT_DIM
+
+# |s_l| <= LOG_SCALE_BOUND: each layer stretches or shrinks a coordinate at most e^2 ~ 7.4
+# times, which keeps exp(s) finite while several layers together still reach any scale.
+LOG_SCALE_BOUND = 2.0
+
+
+def fixed_linear(h, matrix, name: str):
+    """h @ matrix by a frozen bias-free Dense layer (a standard layer, saved with the model)."""
+    matrix = np.asarray(matrix, np.float32)
+    layer = layers.Dense(matrix.shape[1], use_bias=False, trainable=False, name=name)
+    out = layer(h)
+    layer.set_weights([matrix])
+    return out
+
+
+def build_base(n_pixels: int, width: int, depth: int, activation: str) -> keras.Model:
+    """x -> (h, z_mean, z_log_var): features of x for the coupling layers and the base
+    Gaussian N(z_mean, diag exp(z_log_var))."""
+    x = keras.Input((n_pixels,), name="x")
+    h = networks.mlp(x, width, depth, "encoder", activation)
+    z_mean = layers.Dense(LATENT_DIM, name="z_mean")(h)
+    z_log_var = layers.Dense(LATENT_DIM, name="z_log_var")(h)
+    return keras.Model(x, [h, z_mean, z_log_var], name="base")
+
+
+def build_coupling(index: int, features: int, width: int, depth: int,
+                   activation: str) -> keras.Model:
+    """[h, z] -> (s, t) of coupling layer `index`: functions of x (through h) and of the kept
+    coordinate z_c only (c = index % 2), zero on z_c itself so that z' = z * exp(s) + t keeps
+    it; s is bounded by LOG_SCALE_BOUND."""
+    keep = np.eye(LATENT_DIM)[index % LATENT_DIM]
+    h = keras.Input((features,), name="h")
+    z = keras.Input((LATENT_DIM,), name="z")
+    z_kept = fixed_linear(z, np.diag(keep), "z_kept")
+    g = networks.mlp(layers.Concatenate(name="h_z")([h, z_kept]), width, depth, "coupling",
+                     activation)
+    s_raw = layers.Activation("tanh", name="tanh")(layers.Dense(LATENT_DIM, name="s_raw")(g))
+    s_bounded = layers.Rescaling(LOG_SCALE_BOUND, name="s_bounded")(s_raw)
+    s = fixed_linear(s_bounded, np.diag(1.0 - keep), "s")
+    t = fixed_linear(layers.Dense(LATENT_DIM, name="t_raw")(g), np.diag(1.0 - keep), "t")
+    return keras.Model([h, z], [s, t], name=f"coupling{index}")
+
+
+def affine(z, log_scale, shift, name: str):
+    """z * exp(log_scale) + shift, elementwise, in standard layers."""
+    scale = layers.Activation("exponential", name=f"{name}_scale")(log_scale)
+    return layers.Add(name=f"{name}_add")([layers.Multiply(name=f"{name}_mul")([z, scale]),
+                                           shift])
+
+
+def build_posterior(base: keras.Model, couplings: list, n_pixels: int) -> keras.Model:
+    """[x, eps] -> (z, log_scale): the flow's sample z and the per-coordinate sum over its
+    layers of the log-diagonal of dz/deps (sum log sigma(x) + sum_l s_l)."""
+    x = keras.Input((n_pixels,), name="x")
+    eps = keras.Input((LATENT_DIM,), name="eps")
+    h, z_mean, z_log_var = base(x)
+    log_scale = layers.Rescaling(0.5, name="log_sigma")(z_log_var)
+    z = affine(eps, log_scale, z_mean, "base")                      # z_0 = mu + sigma * eps
+    for i, coupling in enumerate(couplings):
+        s, t = coupling([h, z])
+        z = affine(z, s, t, f"layer{i}")                            # z' = z * exp(s) + t
+        log_scale = layers.Add(name=f"log_scale{i}")([log_scale, s])
+    return keras.Model([x, eps], [z, log_scale], name="posterior")
+
+
+class FlowVAE(Model):
+    def __init__(self, spec: ModelSpec, config: VAEConfig, n_pixels: int):
+        super().__init__(spec)
+        self.base = build_base(n_pixels, config.encoder_width, config.encoder_depth,
+                               config.activation)
+        self.couplings = [build_coupling(i, config.encoder_width, config.flow_width,
+                                         config.flow_depth, config.activation)
+                          for i in range(config.flow_layers)]
+        self.posterior = build_posterior(self.base, self.couplings, n_pixels)
+        self.encoder = keras.Model(self.posterior.inputs, self.posterior.outputs[0],
+                                   name="encoder")
+        self.decoder = networks.build_decoder(
+            n_pixels, config.decoder_width, config.decoder_depth, config.activation)
+        self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
+        self.optimizer.build(self.variables)
+
+    @property
+    def optimizers(self) -> list:
+        return [self.optimizer]
+
+    def noise(self, x, seed):
+        return tf.random.stateless_normal([tf.shape(x)[0], LATENT_DIM], seed)
+
+    def sample_posterior(self, x, seed):
+        """z = f(x, eps), eps ~ N(0, I): one sample of the flow per row of x."""
+        x = tf.convert_to_tensor(x)
+        return self.encoder([x, self.noise(x, seed)])
+
+    def terms(self, x, seed) -> PosteriorTerms:
+        x = tf.convert_to_tensor(x)
+        eps = self.noise(x, seed)
+        z, log_scale = self.posterior([x, eps])
+        return explicit_terms(
+            log_px_given_z=bernoulli_log_likelihood(x, self.decoder(z)),  # log p(x|z)
+            log_pz=standard_normal_log_density(z),                         # log p(z)
+            log_qz_given_x=flow_log_density(eps, log_scale))               # log q(z|x), exact
+
+    def inverse(self, x, z):
+        """eps and log_scale with f(x, eps) = z: the flow run backwards, layer by layer."""
+        h, z_mean, z_log_var = self.base(x)
+        log_scale = 0.5 * z_log_var
+        for coupling in reversed(self.couplings):
+            s, t = coupling([h, z])          # functions of the kept coordinate, which z keeps
+            z = (z - t) * tf.exp(-s)
+            log_scale += s
+        return (z - z_mean) * tf.exp(-0.5 * z_log_var), log_scale
+
+    def log_q(self, x, z):
+        """log q(z|x) at given z [batch, 2] (x [batch, pixels]), through the inverse flow."""
+        return flow_log_density(*self.inverse(tf.convert_to_tensor(x), tf.convert_to_tensor(z)))
+
+    def train_step(self, x, seed) -> dict:
+        with tf.GradientTape() as tape:
+            terms = self.terms(x, seed)
+            loss = -tf.reduce_mean(terms.elbo)      # maximise the ELBO, exact log q
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return term_means(terms)
