@@ -202,10 +202,11 @@ def parse_config(config_class, description: str, argv=None) -> RunRequest:
 
 def claim_run(out: Path, check):
     """Takes the writer lock of the run in out for the rest of the process, and returns
-    check(), which reads and checks the run on disk, run while the lock is held. A missing out
-    is made (to hold the lock) only once check() has passed, so a refused run leaves nothing."""
+    check(), which reads and checks the run on disk, run while the lock is held. Where no
+    writer has made the lock file yet, check() runs first too, so that a run it refuses leaves
+    nothing behind (not even the lock file)."""
     rundir.check_writable(out)
-    if not out.is_dir():
+    if not (out / rundir.LOCK_FILE).is_file():
         check()
         out.mkdir(parents=True, exist_ok=True)
     rundir.acquire_lock(out)

@@ -63,7 +63,7 @@ class RunLocked(RunDirError):
     """Another process is writing the run."""
 
 
-class WriteFailed(Exception):
+class WriteFailed(OSError):
     """A file of the run could not be written; the message names the file and the cause."""
 
 

@@ -6,6 +6,7 @@ import startup
 startup.import_tensorflow()   # before Keras or TensorFlow load, to keep their start-up quiet
 
 import dataclasses
+import errno
 import os
 import platform
 import signal
@@ -352,7 +353,7 @@ class Trainer:
         while self.step < self.config.steps and stop.signum is None:
             n = min(self.config.log_every, self.config.steps - self.step)
             row = self.advance(n, start)
-            log_scalars(summary_writer, row)
+            summary_writer.log(row)
             if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
                 self.save()
                 last_save = time.perf_counter()
@@ -384,8 +385,9 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> R
 
 
 def train_locked(config: TrainConfig, progress: bool, resume: bool) -> RunResult:
+    """train, for a caller holding the run's writer lock."""
     trainer = Trainer(config, resume)
-    summary_writer = tf.summary.create_file_writer(str(trainer.out_dir / "tensorboard"))
+    summary_writer = TensorBoardLog(trainer.out_dir / "tensorboard")
     bar = progress_display(f"{trainer.model.spec.name} {config.dataset}", config.steps,
                            trainer.step, progress)
     try:
@@ -401,11 +403,34 @@ def train_locked(config: TrainConfig, progress: bool, resume: bool) -> RunResult
     return RunResult(trainer.out_dir, trainer.record.history, trainer.evaluate())
 
 
-def log_scalars(summary_writer, row: dict) -> None:
-    with summary_writer.as_default(step=row["step"]):
-        for name, value in row.items():
-            if name not in ("step", "seconds") and value != "":
-                tf.summary.scalar(name, value)
+class TensorBoardLog:
+    """The run's metrics as TensorBoard scalars. A write that fails (TensorFlow reports a full
+    disk as ResourceExhaustedError) raises WriteFailed naming the directory and the cause."""
+
+    CAUSES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EACCES,
+                                                  errno.EROFS, errno.EIO))
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.writer = self._writing(tf.summary.create_file_writer, str(directory))
+
+    def _writing(self, write, *args):
+        try:
+            return write(*args)
+        except tf.errors.OpError as error:
+            cause = next((c for c in self.CAUSES if c in error.message), rundir.first_line(error))
+            raise WriteFailed(f"cannot write {self.directory} ({cause})") from None
+
+    def log(self, row: dict) -> None:
+        def write():
+            with self.writer.as_default(step=row["step"]):
+                for name, value in row.items():
+                    if name not in ("step", "seconds") and value != "":
+                        tf.summary.scalar(name, value)
+        self._writing(write)
+
+    def close(self) -> None:
+        self._writing(self.writer.close)
 
 
 def report(result: RunResult) -> None:

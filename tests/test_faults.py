@@ -112,6 +112,19 @@ def test_each_write_failure_names_the_file_and_cause_and_leaves_no_temporary(tmp
     assert os.listdir(tmp_path) == ["state.npz"] and path.read_text() == "last save"
 
 
+def test_a_full_disk_under_tensorboard_is_a_write_failure_not_memory(tmp_path, monkeypatch,
+                                                                     capsys):
+    def full(*args, **kwargs):   # what TensorFlow raises when its events file cannot grow
+        raise tf.errors.ResourceExhaustedError(None, None, "events.out.tfevents; No space left "
+                                               "on device\n\tCould not flush events file.")
+    monkeypatch.setattr(tf.summary, "scalar", full)
+    out = tmp_path / "run"
+    assert training.run(RunRequest(VAEConfig(**TINY_VAE, out=str(out)), resume=False)) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"cannot write {out / 'tensorboard'} (No space left on device)" \
+        in lines[0], lines
+
+
 @pytest.mark.parametrize("script,flag,value", [
     ("train_vae.py", "--seed", "-1"),
     ("train_avb.py", "--seed", str(SEED_MAX + 1)),
