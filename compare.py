@@ -279,7 +279,8 @@ def main(argv=None) -> None:
     except RunDirError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except Failed as error:
-        parser.exit(1, f"{parser.prog}: error: {error}\n")
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        startup.end_process(1)
     except Stopped as stopped:
         parser.exit(128 + stopped.signum, f"{parser.prog}: {stopped}\n")
     except KeyboardInterrupt:

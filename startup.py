@@ -1,4 +1,4 @@
-"""TensorFlow started without its start-up lines on stderr.
+"""TensorFlow started without its start-up lines on stderr, and a process end it survives.
 
 TensorFlow's C++ libraries log a few lines as they load (absl's "All log messages before
 absl::InitializeLog()", oneDNN's "custom operations are on"), before any log level set from
@@ -6,6 +6,10 @@ Python applies. So `import tensorflow` runs with the process's stderr (file desc
 sent to a temporary file, which is dropped if the import succeeds and shown if it fails; after
 it, TF_CPP_MIN_LOG_LEVEL keeps TensorFlow's own info and warning lines quiet. With
 AVB_VERBOSE_TF=1 in the environment nothing is hidden.
+
+After TensorFlow has failed to allocate memory, its C++ teardown at interpreter exit can abort
+("double free or corruption"), so the scripts end through `end_process`, which then ends the
+process at once, after flushing its output (every file of the run is already written).
 
 No TensorFlow at module level here: importing this module is cheap.
 """
@@ -17,6 +21,8 @@ import tempfile
 
 VERBOSE_VARIABLE = "AVB_VERBOSE_TF"
 QUIET_LOG_LEVEL = "2"   # TF_CPP_MIN_LOG_LEVEL: TensorFlow's errors only
+
+_teardown_unsafe = []   # non-empty once TensorFlow has run out of memory in this process
 
 
 def verbose() -> bool:
@@ -55,3 +61,17 @@ def import_tensorflow():
     import tensorflow
 
     return tensorflow
+
+
+def mark_teardown_unsafe() -> None:
+    """Records that TensorFlow ran out of memory, so that `end_process` skips its teardown."""
+    _teardown_unsafe.append(True)
+
+
+def end_process(status: int) -> None:
+    """Ends the process with status, at once (os._exit) if TensorFlow's teardown is unsafe."""
+    if _teardown_unsafe:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

@@ -376,12 +376,14 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> R
     rundir.RunLocked if another process holds it). Raises Interrupted or NonFiniteError after
     saving, rundir.WriteFailed if a file cannot be written and OutOfMemory if the run does not
     fit, each keeping the last complete save."""
-    with rundir.writing(Path(default_out_dir(config))):
+    out_dir = Path(default_out_dir(config))
+    with rundir.writing(out_dir):
         try:
             return train_locked(config, progress, resume)
         except (tf.errors.ResourceExhaustedError, MemoryError) as error:
-            raise OutOfMemory(f"out of memory ({rundir.first_line(error)}); the run keeps its "
-                              "last complete save") from None
+            startup.mark_teardown_unsafe()
+            raise OutOfMemory(f"out of memory ({rundir.first_line(error)}); "
+                              f"{kept_save(out_dir)}") from None
 
 
 def train_locked(config: TrainConfig, progress: bool, resume: bool) -> RunResult:
