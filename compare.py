@@ -7,24 +7,27 @@ metrics.png, latent-<model>.png and latent-<model>.gif per model, results.md and
 """
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 
 import registry
 import rundir
-from configs import DATASET_NAMES, OneLineErrorParser, positive_int, resumed_config
+import startup
+from configs import DATASET_NAMES, OneLineErrorParser, positive_int, resumed_config, seed_value
 from rundir import RunDirError
 
 RESULT_COLUMNS = ("model", "dataset", "seeds", "log_px", "log_px_min", "log_px_max",
                   "optimum_log_px", "elbo", "elbo_converged", rundir.CRITIC_ELBO, "posterior_gap",
                   "train_seconds", "steps_per_second")
+
+
+class Failed(Exception):
+    """Training a missing run failed (no memory, a file that cannot be written); the message
+    says what the run kept."""
 
 
 class Stopped(Exception):
@@ -86,7 +89,7 @@ def check_asked(runs: list, specs: list, dataset: str | None) -> None:
 def to_train(spec: RunSpec, dataset: str, steps: int | None) -> tuple:
     """(config, resume) for a run of the asked model and seed that is missing or unfinished."""
     model = registry.get(spec.model)
-    if spec.path.exists():
+    if not rundir.is_empty(spec.path):
         try:
             return resumed_config(model.config_class, spec.path, {}), True
         except RunDirError as error:
@@ -105,21 +108,29 @@ def train_run(spec: RunSpec, dataset: str, steps: int | None) -> None:
           f"seed {config.seed}, {config.steps} steps"
           f"{'' if resume else ', default settings'}", flush=True)
     try:
-        training.train(config, progress=sys.stderr.isatty(), resume=resume)
+        training.train(config, resume=resume)
     except training.NonFiniteError as error:
         raise RunDirError(f"training {spec.path} failed: {error}")
+    except training.OutOfMemory as error:
+        raise Failed(f"training {spec.path} failed: {error}")
+    except rundir.WriteFailed as error:
+        raise Failed(f"training {spec.path} failed: {error}; {training.kept_save(spec.path)}")
     except training.Interrupted as stopped:
         raise Stopped(f"{stopped}; or run compare.py again to resume it", stopped.signum)
 
 
 def gather_runs(config: CompareConfig) -> list:
-    """The runs to compare, all checked before any missing or unfinished one is trained."""
+    """The runs to compare, all checked before any missing or unfinished one is trained; a run
+    that another process is writing is in progress, and neither read nor trained here."""
     specs = run_specs(config)
+    for spec in specs:
+        rundir.check_not_in_progress(spec.path)
     pending = [spec for spec in specs if spec.model is not None and
-               (not spec.path.exists() or rundir.is_unfinished(spec.path, spec.model))]
+               (rundir.is_empty(spec.path) or rundir.is_unfinished(spec.path, spec.model))]
     present = [spec for spec in specs if spec not in pending]
     runs = [rundir.read_run(spec.path) for spec in present]
     check_asked(runs, present, config.dataset)
+    startup.import_tensorflow()
     for run in runs:
         rundir.check_networks(run)
     dataset = config.dataset or (runs[0].config["dataset"] if runs else DATASET_NAMES[0])
@@ -240,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"{', '.join(registry.names())} "
                              f"(default: {' '.join(default_models())})")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
+    source.add_argument("--seeds", type=seed_value, nargs="+", default=[0], metavar="SEED",
                         help="seeds of the runs <runs-root>/<model>-<dataset>-seed<SEED> of "
                              "each model; several are shown as a mean with a min-max band "
                              "(default: 0)")
@@ -281,6 +292,9 @@ def main(argv=None) -> None:
         compare(config)
     except RunDirError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except Failed as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        startup.end_process(1)
     except Stopped as stopped:
         parser.exit(128 + stopped.signum, f"{parser.prog}: {stopped}\n")
     except KeyboardInterrupt:

@@ -13,6 +13,22 @@ import rundir
 
 DATASET_NAMES = ("4px", "9px")
 POSTERIORS = ("gaussian", "flow")
+INT32_MAX = 2**31 - 1    # steps and sizes are int32 in the training loop
+SEED_MAX = 2**32 - 1     # NumPy's seeding accepts 0 .. 2**32 - 1 (TensorFlow's, int64, more)
+
+
+def bounded_int(text: str, low: int, high: int, expected: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    return bounded_int(text, 0, SEED_MAX, f"a seed from 0 to {SEED_MAX}")
 
 
 def _setting(default, help_text, **extra):
@@ -36,7 +52,7 @@ class TrainConfig:
     steps: int = _setting(6000, "number of training iterations")
     batch_size: int = _setting(512, "data points per training iteration")
     seed: int = _setting(0, "seed for weights, batches and noise; equal seeds give equal runs",
-                         type=int)
+                         type=seed_value)
     log_every: int = _setting(200, "iterations between metric logs, posterior snapshots "
                                    "and host round-trips")
     eval_every: int = _setting(1000, "iterations between exact log p(x) evaluations (the "
@@ -125,13 +141,7 @@ class AVBConfig(TrainConfig):
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return bounded_int(text, 1, INT32_MAX, f"a positive integer up to {INT32_MAX}")
 
 
 def positive_float(text: str) -> float:
@@ -222,14 +232,34 @@ def parse_config(config_class, description: str, argv=None) -> RunRequest:
     except ValueError as error:
         parser.error(str(error))
     out = Path(default_out_dir(config))
-    try:
+
+    def checked_config():
         if resume:
-            config = resumed_config(config_class, out, given)
-        else:
-            rundir.check_new_run(out, overwrite)
+            return resumed_config(config_class, out, given)
+        rundir.check_new_run(out, overwrite)
+        return config
+    try:
+        config = claim_run(out, checked_config)
+    except rundir.RunLocked as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     except rundir.RunDirError as error:
         parser.error(str(error))
     return RunRequest(config, resume)
+
+
+def claim_run(out: Path, check):
+    """Takes the writer lock of the run in out for the rest of the process, and returns
+    check(), which reads and checks the run on disk, run while the lock is held. Where no
+    writer has made the lock file yet, check() runs first too, so that a run it refuses leaves
+    nothing behind (not even the lock file)."""
+    rundir.check_writable(out)
+    if not (out / rundir.LOCK_FILE).is_file():
+        check()
+        out.mkdir(parents=True, exist_ok=True)
+    rundir.acquire_lock(out)
+    config = check()
+    rundir.sign_lock(out)
+    return config
 
 
 def resumed_config(config_class, out: Path, given: dict):

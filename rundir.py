@@ -12,16 +12,25 @@ A run directory holds:
   the decoded `reconstructions` [logs, points, pixels] and `prior_images` [logs, 16, pixels];
 - state.npz: the step and every weight and optimiser value, for resuming;
 - <network>.keras for each of the model's networks; metrics.json: the final evaluation;
-- tensorboard/: the metrics as TensorBoard scalars.
+- tensorboard/: the metrics as TensorBoard scalars;
+- .lock: the writer lock (below), holding the process id and host of its last holder.
+
+One process writes a run at a time: every writer holds an exclusive lock (flock) on .lock for
+as long as it writes, which the operating system releases when the process ends, however it
+ends. Readers never take it.
 """
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
 import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,6 +46,9 @@ RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, POSTERIOR_FILE, STATE_FILE
 RUN_DIRS = ("tensorboard",)
 UNCHECKED_ON_RESUME = ("steps", "out")     # settings a resumed run may change
 NOT_SETTINGS = ("model", "seed", "out", "versions")   # config.json keys besides the settings
+LOCK_FILE = ".lock"
+LOCK_RETRY_SECONDS = 0.5   # how long a writer retries a lock held, perhaps by a reader's probe
+LOCK_RETRY_INTERVAL = 0.01
 CONFIG_KEYS = ("model", "dataset", "seed", "steps", "n_points", "image_shape")
 FINAL_METRICS = ("log_px", "optimum_log_px", "elbo", "posterior_gap", "train_seconds", "steps",
                  "steps_per_second")
@@ -45,6 +57,14 @@ CRITIC_ELBO = "elbo_estimated_by_T"
 
 class RunDirError(Exception):
     """A run directory that cannot be used as asked; the message says why and what to do."""
+
+
+class RunLocked(RunDirError):
+    """Another process is writing the run."""
+
+
+class WriteFailed(OSError):
+    """A file of the run could not be written; the message names the file and the cause."""
 
 
 class Snapshot(NamedTuple):
@@ -73,8 +93,12 @@ def write_atomic(path: Path, write) -> None:
     try:
         write(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        raise WriteFailed(f"cannot write {path} ({error.strerror or first_line(error)})") \
+            from error
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def write_json(path: Path, record: dict) -> None:
@@ -132,10 +156,109 @@ def write_metrics(out: Path, metrics: dict) -> None:
     write_json(out / METRICS_FILE, metrics)
 
 
+# The writer lock: one process writes a run at a time.
+
+_held_locks = {}   # run directory (resolved) -> [open lock file, holds in this process]
+
+
+def _holder(lock_file) -> str:
+    lock_file.seek(0)
+    text = lock_file.read().split()
+    return f"process {text[0]} on {text[1]}" if len(text) == 2 else "another process"
+
+
+def _try_lock(lock_file, mode: int) -> bool:
+    try:
+        fcntl.flock(lock_file, mode | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def acquire_lock(out: Path) -> None:
+    """Takes the writer lock of the run directory out (which must exist), or raises RunLocked
+    naming its holder. Holds in one process nest: each needs a release_lock. The lock file is
+    left as it was until sign_lock, so a writer refused after taking it changes nothing."""
+    key = Path(out).resolve()
+    if key in _held_locks:
+        _held_locks[key][1] += 1
+        return
+    try:
+        lock_file = open(os.open(key / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644), "r+")
+    except OSError as error:
+        raise RunDirError(f"cannot write {key / LOCK_FILE} ({error.strerror})")
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    while not _try_lock(lock_file, fcntl.LOCK_EX):
+        if time.monotonic() > deadline:
+            holder = _holder(lock_file)
+            lock_file.close()
+            raise RunLocked(f"{out} is being written by {holder}; wait for it to finish, "
+                            "or stop it, before writing this run")
+        time.sleep(LOCK_RETRY_INTERVAL)
+    _held_locks[key] = [lock_file, 1]
+
+
+def sign_lock(out: Path) -> None:
+    """Writes this process's id and host into the lock it holds on out, for others' messages."""
+    lock_file = _held_locks[Path(out).resolve()][0]
+    with contextlib.suppress(OSError):   # the holder's name is only for messages
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"{os.getpid()} {socket.gethostname()}\n")
+        lock_file.flush()
+
+
+def release_lock(out: Path) -> None:
+    key = Path(out).resolve()
+    _held_locks[key][1] -= 1
+    if not _held_locks[key][1]:
+        _held_locks.pop(key)[0].close()
+
+
+@contextlib.contextmanager
+def writing(out: Path):
+    """Holds the writer lock of out (made if missing) while the block runs."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    acquire_lock(out)
+    sign_lock(out)
+    try:
+        yield
+    finally:
+        release_lock(out)
+
+
+def writer_of(path: Path) -> str | None:
+    """'process PID on HOST' if another process is writing the run in path, else None. Probes
+    with a shared lock held for an instant (a writer retries for LOCK_RETRY_SECONDS)."""
+    if Path(path).resolve() in _held_locks:
+        return None
+    try:
+        lock_file = open(Path(path) / LOCK_FILE)
+    except OSError:
+        return None
+    with lock_file:
+        if _try_lock(lock_file, fcntl.LOCK_SH):
+            return None
+        return _holder(lock_file)
+
+
+def check_not_in_progress(path: Path) -> None:
+    holder = writer_of(path)
+    if holder is not None:
+        raise RunLocked(f"{path} is in progress: being written by {holder}; run again once "
+                        "it has finished")
+
+
 # Checks made before a run starts.
 
 def is_run_dir(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file()
+
+
+def is_empty(path: Path) -> bool:
+    """Missing, or holding nothing but a writer lock (as a run refused at its start leaves)."""
+    return not path.exists() or (path.is_dir() and
+                                 all(p.name == LOCK_FILE for p in path.iterdir()))
 
 
 def check_writable(out: Path, flag: str = "--out") -> None:
@@ -156,7 +279,7 @@ def check_writable(out: Path, flag: str = "--out") -> None:
 def check_new_run(out: Path, overwrite: bool) -> None:
     """A new run may go into a missing or empty directory, or over an old run with --overwrite."""
     check_writable(out)
-    if not out.exists() or not any(out.iterdir()):
+    if is_empty(out):
         return
     if not is_run_dir(out):
         raise RunDirError(f"--out {out} is a non-empty directory that holds no run; "

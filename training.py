@@ -1,11 +1,13 @@
 """The training loop both scripts share: many steps per compiled call, metrics to the host
 only at log steps, and a run directory with everything needed to evaluate and plot the run."""
 
-import os
+import startup
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+startup.import_tensorflow()   # before Keras or TensorFlow load, to keep their start-up quiet
 
 import dataclasses
+import errno
+import os
 import platform
 import signal
 import sys
@@ -24,11 +26,15 @@ import registry
 import rundir
 from configs import TrainConfig, default_out_dir
 from networks import LATENT_DIM
-from rundir import Snapshot
+from rundir import Snapshot, WriteFailed
 
 PRIOR_IMAGES = 16           # fixed prior draws decoded at every log step
 CHECKPOINT_SECONDS = 30     # longest wall time between saves of the whole run
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+BYTES_PER_FLOAT = 4
+WORK_COPIES = 3             # values, gradients and a working copy of each activation
+PARAMETER_COPIES = 4        # each weight, its gradient and Adam's two moments
+ADVERSARY_BATCHES = 2       # a critic sees a batch of posterior and one of prior samples
 
 
 class RunResult(NamedTuple):
@@ -54,6 +60,11 @@ class RunRecord(NamedTuple):
 
 class NonFiniteError(Exception):
     """Training produced NaN or Inf; the run was saved at the last finite log step."""
+
+
+class OutOfMemory(Exception):
+    """The run needs more memory than there is; nothing was written, or the run was kept at its
+    last save."""
 
 
 class Interrupted(Exception):
@@ -106,6 +117,77 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
     return run_chunk
 
 
+class MemoryNeeds(NamedTuple):
+    """Rough upper bounds, in bytes, on the memory parts of a run hold (what -> bytes)."""
+    one_at_a_time: dict     # computations run one after another: the largest counts
+    throughout: dict        # what is held for the whole run
+
+
+def memory_needs(config: TrainConfig, n_points: int, n_pixels: int) -> MemoryNeeds:
+    """The widest, deepest network's activations for the rows each computation feeds it
+    (a training batch, the posterior snapshot, the evaluation's latent grid and ELBO samples);
+    the weights and optimiser state; the posterior snapshots of every log step."""
+    settings = dataclasses.asdict(config)
+    widths = {name[:-len("_width")]: value for name, value in settings.items()
+              if name.endswith("_width")}
+    depths = {net: settings.get(f"{net}_depth", 1) for net in widths}
+    widest, deepest = max([n_pixels, *widths.values()]), max([1, *depths.values()])
+    layers = f" through up to {deepest} layers of up to {widest} units"
+    rows = {f"a training step at --batch-size {config.batch_size}":
+            ADVERSARY_BATCHES * config.batch_size,
+            f"the posterior snapshot at --posterior-samples {config.posterior_samples}":
+            n_points * config.posterior_samples,
+            "the evaluation's latent grid": evaluation.GRID_POINTS ** 2,
+            "the ELBO evaluation": evaluation.ELBO_SAMPLES * n_points}
+    logs = -(-config.steps // config.log_every)
+    snapshot_floats = (n_points * (config.posterior_samples * LATENT_DIM + n_pixels)
+                       + PRIOR_IMAGES * n_pixels)
+    parameters = sum((depths[net] + 1) * widths[net] ** 2 for net in widths)
+    return MemoryNeeds(
+        {what + layers: n * widest * deepest * WORK_COPIES * BYTES_PER_FLOAT
+         for what, n in rows.items()},
+        {"the weights and optimiser state": parameters * PARAMETER_COPIES * BYTES_PER_FLOAT,
+         f"the snapshots of {logs} log steps (--steps / --log-every)":
+         logs * snapshot_floats * BYTES_PER_FLOAT})
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still take: MemAvailable (else the free pages), and
+    no more than a cgroup limit (in a container) leaves."""
+    try:
+        meminfo = dict(line.split(":", 1) for line in
+                       Path("/proc/meminfo").read_text().splitlines())
+        available = int(meminfo["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    cgroup = Path("/sys/fs/cgroup")
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            used = int((cgroup / "memory.current").read_text())
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def gib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB"
+
+
+def check_memory(config: TrainConfig, n_points: int, n_pixels: int) -> None:
+    """Raises OutOfMemory, before anything is built or written, if the run cannot fit."""
+    needs = memory_needs(config, n_points, n_pixels)
+    total = max(needs.one_at_a_time.values()) + sum(needs.throughout.values())
+    available = available_memory()
+    if total > available:
+        every = {**needs.one_at_a_time, **needs.throughout}
+        largest = max(every, key=every.get)
+        raise OutOfMemory(f"not enough memory: the run needs about {gib(total)}, "
+                          f"{gib(every[largest])} of it for {largest}, and "
+                          f"{gib(available)} is available")
+
+
 def package_versions() -> dict:
     return {"python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "numpy": np.__version__}
@@ -135,14 +217,16 @@ def assign_state(model, values: list) -> None:
 
 
 def save_run(out_dir: Path, model, state: list, record: RunRecord) -> None:
-    """Writes state.npz (from `state`, the model's state values), the networks, posterior.npz
-    and history.csv for the last logged step, each file atomically."""
+    """Writes the networks, posterior.npz, history.csv and, last, state.npz (from `state`, the
+    model's state values) for the last logged step, each file atomically. A resume starts from
+    state.npz and reads the others only up to its step, so a save that fails or is killed
+    part way leaves the previous save whole and resumable."""
     step = record.history[-1]["step"] if record.history else 0
-    rundir.write_state(out_dir, state, step)
     for name, network in model.networks.items():
         rundir.write_network(out_dir, name, network)
     rundir.write_posterior(out_dir, record.history, record.snapshots)
     rundir.write_history(out_dir, model.spec.metric_names, record.history)
+    rundir.write_state(out_dir, state, step)
 
 
 def start_record(out_dir: Path, model, config: TrainConfig, dataset, resume: bool) -> RunRecord:
@@ -186,13 +270,41 @@ def nonfinite_message(model, chunk: Chunk, first_step: int, n_steps: int) -> str
     return f"a weight became NaN or Inf by step {first_step + n_steps}"
 
 
+class LineProgress:
+    """Stands in for the progress bar where stderr is no terminal (a log file, a job runner):
+    one plain line per log step on stdout, without carriage returns."""
+
+    def __init__(self, desc: str, total: int, initial: int):
+        self.desc, self.total, self.n = desc, total, initial
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+    def set_postfix(self, postfix: dict) -> None:
+        values = "  ".join(f"{name} {value}" for name, value in postfix.items())
+        print(f"{self.desc}: step {self.n}/{self.total}  {values}", flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def progress_display(desc: str, total: int, initial: int, show: bool):
+    """A progress bar on a terminal, plain lines elsewhere, nothing unless show."""
+    if show and not sys.stderr.isatty():
+        return LineProgress(desc, total, initial)
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not show,
+                dynamic_ncols=True)
+
+
 class Trainer:
-    """One run in training: the model, what it has logged, and its run directory."""
+    """One run in training: the model, what it has logged, and its run directory. Whoever
+    makes one holds the run's writer lock (train does)."""
 
     def __init__(self, config: TrainConfig, resume: bool):
         self.config = config
         self.out_dir = Path(default_out_dir(config))
         self.dataset = data.load(config.dataset)
+        check_memory(config, self.dataset.n_points, self.dataset.n_pixels)
         keras.utils.set_random_seed(config.seed)
         self.model = registry.spec_for(config).build(config, self.dataset.n_pixels)
         self.record = start_record(self.out_dir, self.model, config, self.dataset, resume)
@@ -241,7 +353,7 @@ class Trainer:
         while self.step < self.config.steps and stop.signum is None:
             n = min(self.config.log_every, self.config.steps - self.step)
             row = self.advance(n, start)
-            log_scalars(summary_writer, row)
+            summary_writer.log(row)
             if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
                 self.save()
                 last_save = time.perf_counter()
@@ -260,13 +372,26 @@ class Trainer:
 
 def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> RunResult:
     """Trains the model the config describes, saving the run in its directory as it goes; with
-    resume, continues the run already there. Raises Interrupted or NonFiniteError after
-    saving."""
+    resume, continues the run already there. Holds the run's writer lock throughout (raises
+    rundir.RunLocked if another process holds it). Raises Interrupted or NonFiniteError after
+    saving, rundir.WriteFailed if a file cannot be written and OutOfMemory if the run does not
+    fit, each keeping the last complete save."""
+    out_dir = Path(default_out_dir(config))
+    with rundir.writing(out_dir):
+        try:
+            return train_locked(config, progress, resume)
+        except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+            startup.mark_teardown_unsafe()
+            raise OutOfMemory(f"out of memory ({rundir.first_line(error)}); "
+                              f"{kept_save(out_dir)}") from None
+
+
+def train_locked(config: TrainConfig, progress: bool, resume: bool) -> RunResult:
+    """train, for a caller holding the run's writer lock."""
     trainer = Trainer(config, resume)
-    summary_writer = tf.summary.create_file_writer(str(trainer.out_dir / "tensorboard"))
-    bar = tqdm(total=config.steps, initial=trainer.step,
-               desc=f"{trainer.model.spec.name} {config.dataset}", unit="step",
-               disable=not progress, dynamic_ncols=True)
+    summary_writer = TensorBoardLog(trainer.out_dir / "tensorboard")
+    bar = progress_display(f"{trainer.model.spec.name} {config.dataset}", config.steps,
+                           trainer.step, progress)
     try:
         with StopSignals() as stop:
             trainer.loop(stop, bar, summary_writer)
@@ -280,11 +405,34 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> R
     return RunResult(trainer.out_dir, trainer.record.history, trainer.evaluate())
 
 
-def log_scalars(summary_writer, row: dict) -> None:
-    with summary_writer.as_default(step=row["step"]):
-        for name, value in row.items():
-            if name not in ("step", "seconds") and value != "":
-                tf.summary.scalar(name, value)
+class TensorBoardLog:
+    """The run's metrics as TensorBoard scalars. A write that fails (TensorFlow reports a full
+    disk as ResourceExhaustedError) raises WriteFailed naming the directory and the cause."""
+
+    CAUSES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EACCES,
+                                                  errno.EROFS, errno.EIO))
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.writer = self._writing(tf.summary.create_file_writer, str(directory))
+
+    def _writing(self, write, *args):
+        try:
+            return write(*args)
+        except tf.errors.OpError as error:
+            cause = next((c for c in self.CAUSES if c in error.message), rundir.first_line(error))
+            raise WriteFailed(f"cannot write {self.directory} ({cause})") from None
+
+    def log(self, row: dict) -> None:
+        def write():
+            with self.writer.as_default(step=row["step"]):
+                for name, value in row.items():
+                    if name not in ("step", "seconds") and value != "":
+                        tf.summary.scalar(name, value)
+        self._writing(write)
+
+    def close(self) -> None:
+        self._writing(self.writer.close)
 
 
 def report(result: RunResult) -> None:
@@ -299,16 +447,32 @@ def report(result: RunResult) -> None:
           f"; run saved in {result.out_dir}")
 
 
+def kept_save(out_dir: Path) -> str:
+    """What a failed run left behind, and how to continue it."""
+    try:
+        step = rundir.saved_step(out_dir)
+    except rundir.RunDirError:
+        return f"nothing of the run in {out_dir} was saved"
+    return (f"the run in {out_dir} keeps its save at step {step}; continue it with --resume "
+            f"--out {out_dir}")
+
+
 def run(request) -> int:
     """Trains and reports as a script does; returns the exit status."""
-    name = request.config.model_name()
+    name, out_dir = request.config.model_name(), Path(default_out_dir(request.config))
     try:
         report(train(request.config, resume=request.resume))
     except Interrupted as stopped:
         print(f"{name}: {stopped}", file=sys.stderr)
         return 128 + stopped.signum
-    except NonFiniteError as error:
+    except rundir.RunLocked as error:
         print(f"{name}: error: {error}", file=sys.stderr)
+        return 2
+    except (NonFiniteError, OutOfMemory) as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 1
+    except WriteFailed as error:
+        print(f"{name}: error: {error}; {kept_save(out_dir)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{name}: interrupted outside the training loop; what the run had saved is in "
