@@ -5,13 +5,42 @@ This module must not import TensorFlow: `--help` reads only what is here.
 
 import argparse
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 import rundir
 
-DATASET_NAMES = ("4px", "9px")
+DATASET_NAMES = ("4px", "9px")     # the data sets whose defaults were chosen by measurement
+MIN_DATASET_POINTS = 4
+STEP_ROUNDING = 100                # scaled step counts are rounded up to a multiple of this
+DATASET_FORMAT = "Npx with N = k * k >= 4 (4px, 9px, 16px, 25px, ...)"
+
+
+def dataset_side(name: str) -> int:
+    """k for the data set named 'Npx' of k x k images, N = k * k >= 4; a ValueError whose
+    message is one line otherwise."""
+    match = re.fullmatch(r"([1-9][0-9]*)px", name)
+    if not match:
+        raise ValueError(f"{name!r} is not a data set name: expected {DATASET_FORMAT}")
+    n_points = int(match[1])
+    side = math.isqrt(n_points)
+    if side * side != n_points:
+        raise ValueError(f"{name}: {n_points} is not a perfect square; expected {DATASET_FORMAT}")
+    if n_points < MIN_DATASET_POINTS:
+        raise ValueError(f"{name}: too small; expected {DATASET_FORMAT}")
+    return side
+
+
+def dataset_name(text: str) -> str:
+    """The --dataset flag's type: a valid data set name, else a usage error."""
+    try:
+        dataset_side(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
+    return text
 
 
 def _setting(default, help_text, **extra):
@@ -22,8 +51,9 @@ def _setting(default, help_text, **extra):
 class TrainConfig:
     """Settings every run shares."""
 
-    dataset: str = _setting("4px", "which data set: 4px (2x2 images) or 9px (3x3 images)",
-                            choices=DATASET_NAMES)
+    dataset: str = _setting("4px", "which data set: Npx for k x k images with one pixel on, "
+                                   "N = k * k >= 4 (4px, 9px, 16px, 25px, ...)",
+                            type=dataset_name)
     steps: int = _setting(6000, "number of training iterations")
     batch_size: int = _setting(512, "data points per training iteration")
     seed: int = _setting(0, "seed for weights, batches and noise; equal seeds give equal runs",
@@ -39,6 +69,11 @@ class TrainConfig:
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
 
+    # Defaults that differ by data set, measured on DATASET_NAMES: {name: {setting: value}}.
+    # A larger set takes those of the largest measured one, with its steps scaled (see
+    # dataset_settings).
+    dataset_defaults: ClassVar[dict] = {}
+
     def model_name(self) -> str:
         """The registered model these settings describe (registry.py)."""
         raise NotImplementedError
@@ -47,8 +82,6 @@ class TrainConfig:
 @dataclass
 class VAEConfig(TrainConfig):
     """A Gaussian-encoder VAE with a Bernoulli decoder."""
-
-    dataset_defaults: ClassVar[dict] = {}
 
     encoder_width: int = _setting(64, "hidden units per encoder layer")
     encoder_depth: int = _setting(2, "hidden layers in the encoder")
@@ -109,23 +142,57 @@ def positive_float(text: str) -> float:
 _FLAG_TYPES = {int: positive_int, float: positive_float, str: str}
 
 
+def flag_type(f: dataclasses.Field):
+    """The function that reads a setting's flag value from text (an ArgumentTypeError if bad)."""
+    return f.metadata.get("type", _FLAG_TYPES[f.type])
+
+
+def parse_setting(f: dataclasses.Field, text: str):
+    """A setting's value read from text exactly as its flag reads it: its type and choices."""
+    value = flag_type(f)(text)
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise argparse.ArgumentTypeError(f"{f.name}: invalid choice {text!r} (choose from "
+                                         f"{', '.join(map(str, choices))})")
+    return value
+
+
 def default_out_dir(config: TrainConfig) -> str:
     return config.out or f"runs/{config.model_name()}-{config.dataset}-seed{config.seed}"
+
+
+def dataset_settings(config_class, dataset: str) -> dict:
+    """The defaults of one data set that differ from the class defaults. A set larger than any
+    measured one (DATASET_NAMES) takes the largest one's, with its steps scaled by the ratio of
+    the data sets' sizes: the same number of samples of each data point over the run."""
+    if dataset in DATASET_NAMES:
+        return config_class.dataset_defaults.get(dataset, {})
+    base = DATASET_NAMES[-1]
+    settings = config_class.dataset_defaults.get(base, {})
+    scale = dataset_side(dataset) ** 2 / dataset_side(base) ** 2
+    steps = settings.get("steps", config_class.steps)
+    return {**settings, "steps": math.ceil(steps * scale / STEP_ROUNDING) * STEP_ROUNDING}
 
 
 def make_config(config_class, **settings):
     """A config from the given settings; unset ones take the data set's default, else the
     class default."""
     dataset = settings.get("dataset", config_class.dataset)
-    return config_class(**{**config_class.dataset_defaults.get(dataset, {}), **settings})
+    return config_class(**{**dataset_settings(config_class, dataset), **settings})
 
 
 def _default_text(config_class, f) -> str:
-    per_dataset = {name: d[f.name] for name, d in config_class.dataset_defaults.items()
-                   if f.name in d}
-    if not per_dataset:
+    base = DATASET_NAMES[-1]
+    per_dataset = {name: dataset_settings(config_class, name).get(f.name, f.default)
+                   for name in DATASET_NAMES}
+    if f.name == "steps":
+        return ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+                + f"; on larger Npx, the {base} value x N / {dataset_side(base) ** 2}, "
+                  f"rounded up to a multiple of {STEP_ROUNDING}")
+    if len(set(per_dataset.values())) == 1:
         return f"default: {f.metadata.get('shown_default', f.default)}"
-    return "default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+    return ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+            + " and larger sets")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -142,7 +209,7 @@ def build_parser(config_class, description: str) -> argparse.ArgumentParser:
                                      argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(config_class):
         flag = "--" + f.name.replace("_", "-")
-        kwargs = {"type": f.metadata.get("type", _FLAG_TYPES[f.type]),
+        kwargs = {"type": flag_type(f),
                   "help": f"{f.metadata['help']} ({_default_text(config_class, f)})"}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
