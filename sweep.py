@@ -119,6 +119,16 @@ def parse_grid(items: list, models: tuple) -> dict:
     return grid
 
 
+def check_models(sweep: Sweep) -> None:
+    """ValueError if grid values turn a model into another (a variant of it)."""
+    for plan in plan_runs(sweep):
+        other = plan.config(sweep.steps).model_name()
+        if other != plan.model:
+            values = " ".join(f"{k}={v}" for k, v in plan.settings)
+            raise ValueError(f"--grid {values} makes {plan.model} the model {other}; sweep "
+                             f"--models {other} for it")
+
+
 def skipped_settings(sweep: Sweep) -> list:
     """'setting: not a setting of MODEL' for each grid setting a model runs without."""
     return [f"--grid {name} does not apply to {registry.get(model).label}; its runs use "
@@ -264,19 +274,25 @@ def cancel(ray, refs: dict) -> None:
     ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_WAIT_SECONDS)
 
 
-def execute(sweep: Sweep, pending: list, outcomes: dict) -> float:
+class RayUse(NamedTuple):
+    startup: float          # seconds to start (or join) Ray
+    slots: int              # runs that can train at once
+
+
+def execute(sweep: Sweep, pending: list, outcomes: dict) -> RayUse:
     """Trains the pending runs as Ray tasks, their outcomes into outcomes (run name ->
-    outcome). Returns the seconds Ray took to start."""
+    outcome)."""
     start = time.perf_counter()
     ray = start_ray(sweep)
-    startup = time.perf_counter() - start
+    use = RayUse(time.perf_counter() - start, min(len(pending), max(1, int(
+        ray.cluster_resources().get("CPU", 1) // sweep.cpus_per_run))))
     task = ray.remote(num_cpus=sweep.cpus_per_run, max_retries=0)(train_one)
     refs = {task.remote(config, resume, sweep.cpus_per_run, str(ROOT)): plan
             for plan, config, resume in pending}
     bar = progress_bar(len(refs))
     try:
         collect(ray, refs, bar, outcomes)
-        return startup
+        return use
     except KeyboardInterrupt:
         cancel(ray, refs)
         raise Stopped("interrupted: the runs saved what they had trained")
@@ -466,10 +482,11 @@ def robustness_map(ax, rows: list, names: list, metric: str) -> None:
             cell = [r for r in rows if r[names[0]] == a and r[names[1]] == b]
             cells[i, j] = seed_stats(cell, metric)[0]
             failed = sum(r["status"] != "finished" for r in cell)
-            text = "x" if failed == len(cell) else f"{cells[i, j]:.3f}" + (
-                f"\n{failed} x" if failed else "")
+            text = "x failed" if failed == len(cell) else f"{cells[i, j]:.3f}" + (
+                f"\n{failed} x failed" if failed else "")
             ax.text(j, i, text, ha="center", va="center", fontsize="small",
-                    color="red" if failed else "white")
+                    color="red" if failed else "black",
+                    bbox=dict(facecolor="white", alpha=0.7, edgecolor="none"))
     image = ax.imshow(np.ma.masked_invalid(cells), cmap="viridis", aspect="auto")
     ax.figure.colorbar(image, ax=ax)
     ax.set_xticks(range(len(first)), [str(v) for v in first])
@@ -501,20 +518,23 @@ class SweepResult(NamedTuple):
     paths: list             # the summary and figures written
 
 
-def timing_text(out: Path, outcomes: dict, seconds: float, startup: float) -> str:
+def timing_text(out: Path, outcomes: dict, seconds: float, use: RayUse) -> str:
     """The timing of this invocation, or, when it trained nothing, of the last one that
     trained (kept in TIMING_FILE)."""
     if outcomes:
+        run_seconds = sum(o["seconds"] for o in outcomes.values())
         rundir.write_json(out / TIMING_FILE, {
-            "runs": len(outcomes), "seconds": seconds, "ray_startup": startup,
-            "run_seconds": sum(o["seconds"] for o in outcomes.values())})
+            "runs": len(outcomes), "seconds": seconds, "ray_startup": use.startup,
+            "slots": use.slots, "run_seconds": run_seconds,
+            "busy_fraction": run_seconds / (use.slots * seconds)})
     if not (out / TIMING_FILE).is_file():
         return "No run was trained by this sweep command."
     t = json.loads((out / TIMING_FILE).read_text())
     return (f"The last invocation that trained took {t['seconds']:.1f} s of wall time for "
-            f"{t['runs']} runs (Ray start-up {t['ray_startup']:.1f} s); those runs took "
-            f"{t['run_seconds']:.1f} s together, each timed in its own task from start to "
-            "evaluation.")
+            f"{t['runs']} runs, {t['slots']} at a time (Ray start-up {t['ray_startup']:.1f} "
+            f"s). The runs took {t['run_seconds']:.1f} s one after another (each timed in "
+            f"its task, TensorFlow's import to the final evaluation): the {t['slots']} "
+            f"slots were busy with runs {100 * t['busy_fraction']:.0f} % of the wall time.")
 
 
 def announce(sweep: Sweep, plans: list, pending: list) -> None:
@@ -535,15 +555,15 @@ def run_sweep(sweep: Sweep) -> SweepResult:
     plans = plan_runs(sweep)
     pending = pending_runs(sweep, plans)
     announce(sweep, plans, pending)
-    outcomes, startup = {}, 0.0
+    outcomes, use = {}, RayUse(0.0, 0)
     try:
         if pending:
-            startup = execute(sweep, pending, outcomes)
+            use = execute(sweep, pending, outcomes)
     finally:
         record_failures(sweep.out_dir(), outcomes)
     seconds = time.perf_counter() - start
-    paths = write_summary(sweep, plans, timing_text(sweep.out_dir(), outcomes, seconds, startup))
-    return SweepResult(outcomes, seconds, startup, paths)
+    paths = write_summary(sweep, plans, timing_text(sweep.out_dir(), outcomes, seconds, use))
+    return SweepResult(outcomes, seconds, use.startup, paths)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -586,10 +606,12 @@ def sweep_from_args(parser, argv) -> Sweep:
     models = tuple(dict.fromkeys(args.pop("models") or registry.names()))
     try:
         grid = parse_grid(args.pop("grid"), models)
+        sweep = Sweep(models=models, grid=grid, datasets=tuple(dict.fromkeys(
+            args.pop("datasets"))), seeds=tuple(dict.fromkeys(args.pop("seeds"))), **args)
+        check_models(sweep)
     except ValueError as error:
         parser.error(str(error))
-    return Sweep(models=models, grid=grid, datasets=tuple(dict.fromkeys(args.pop("datasets"))),
-                 seeds=tuple(dict.fromkeys(args.pop("seeds"))), **args)
+    return sweep
 
 
 def main(argv=None) -> None:
