@@ -399,14 +399,17 @@ def plot_scaling(rows: list, grid: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(2 * PANEL_INCHES, PANEL_INCHES))
     sizes = sorted({r["n_points"] for r in rows})
     groups = groups_of(rows, lambda r: (r["model"], tuple(r[k] for k in grid)))
-    for i, ((model, values), group) in enumerate(groups.items()):
+    drawn = []        # models drawn so far: a model's grid values differ in line style
+    for (model, values), group in groups.items():
+        drawn.append(model)
         label = " ".join([registry.get(model).label, *(f"{k}={v}" for k, v in
                                                         zip(grid, values) if v != "")])
         ns = sorted({r["n_points"] for r in group})
         for ax, key in zip(axes, SCALING_PANELS):
             mean, low, high = zip(*(seed_stats([r for r in group if r["n_points"] == n], key)
                                     for n in ns))
-            style = dict(color=registry.colour(model), linestyle=LINE_STYLES[i % 4])
+            style = dict(color=registry.colour(model), linestyle=LINE_STYLES[
+                (drawn.count(model) - 1) % len(LINE_STYLES)])
             ax.plot(ns, mean, marker="o", label=label, **style)
             ax.fill_between(ns, low, high, alpha=0.2, color=style["color"])
     for ax, title in zip(axes, SCALING_PANELS.values()):
@@ -445,7 +448,7 @@ def plot_robustness(model: str, rows: list, names: list, path: Path) -> Path:
             rest = " ".join(f"{k}={v}" for k, v in zip(names[2:], key[1:]))
             ax.set_title(" ".join(filter(None, [key[0], rest, title])))
     fig.suptitle(f"{registry.get(model).label}: robustness over {', '.join(names)} "
-                 "(mean over seeds; x: a run failed)")
+                 "\n(mean over seeds, min to max; x: a run failed)")
     return save_figure(fig, path)
 
 
@@ -480,9 +483,10 @@ def robustness_map(ax, rows: list, names: list, metric: str) -> None:
     for i, b in enumerate(second):
         for j, a in enumerate(first):
             cell = [r for r in rows if r[names[0]] == a and r[names[1]] == b]
-            cells[i, j] = seed_stats(cell, metric)[0]
+            cells[i, j], low, high = seed_stats(cell, metric)
             failed = sum(r["status"] != "finished" for r in cell)
-            text = "x failed" if failed == len(cell) else f"{cells[i, j]:.3f}" + (
+            spread = f"\n{low:.2f} to {high:.2f}" if len(cell) - failed > 1 else ""
+            text = "x failed" if failed == len(cell) else f"{cells[i, j]:.3f}{spread}" + (
                 f"\n{failed} x failed" if failed else "")
             ax.text(j, i, text, ha="center", va="center", fontsize="small",
                     color="red" if failed else "black",
