@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -226,6 +227,10 @@ def train_one(config, resume: bool, cpus: int, root: str) -> dict:
 
 # Running the tasks.
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def start_ray(sweep: Sweep):
     import logging
 
@@ -236,6 +241,7 @@ def start_ray(sweep: Sweep):
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
+    signal.signal(signal.SIGTERM, interrupt)    # a job runner's stop, handled as Ctrl-C
     return ray
 
 
