@@ -69,9 +69,8 @@ class TrainConfig:
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
 
-    # Defaults that differ by data set, measured on DATASET_NAMES: {name: {setting: value}}.
-    # A larger set takes those of the largest measured one, with its steps scaled (see
-    # dataset_settings).
+    # Defaults that differ by data set, measured: {name: {setting: value}}. A data set not
+    # measured takes those of the largest smaller one, with its steps scaled (dataset_settings).
     dataset_defaults: ClassVar[dict] = {}
 
     def model_name(self) -> str:
@@ -161,17 +160,24 @@ def default_out_dir(config: TrainConfig) -> str:
     return config.out or f"runs/{config.model_name()}-{config.dataset}-seed{config.seed}"
 
 
+def measured_datasets(config_class) -> dict:
+    """name -> number of points of each data set whose defaults were measured, smallest first."""
+    names = sorted({*DATASET_NAMES, *config_class.dataset_defaults}, key=dataset_side)
+    return {name: dataset_side(name) ** 2 for name in names}
+
+
 def dataset_settings(config_class, dataset: str) -> dict:
-    """The defaults of one data set that differ from the class defaults. A set larger than any
-    measured one (DATASET_NAMES) takes the largest one's, with its steps scaled by the ratio of
-    the data sets' sizes: the same number of samples of each data point over the run."""
-    if dataset in DATASET_NAMES:
+    """The defaults of one data set that differ from the class defaults. A data set whose
+    defaults were not measured takes those of the largest smaller measured one, with the steps
+    scaled by the ratio of their sizes: each data point is drawn as often over the run."""
+    measured = measured_datasets(config_class)
+    if dataset in measured:
         return config_class.dataset_defaults.get(dataset, {})
-    base = DATASET_NAMES[-1]
+    n_points = dataset_side(dataset) ** 2
+    base = [name for name, n in measured.items() if n < n_points][-1]
     settings = config_class.dataset_defaults.get(base, {})
-    scale = dataset_side(dataset) ** 2 / dataset_side(base) ** 2
-    steps = settings.get("steps", config_class.steps)
-    return {**settings, "steps": math.ceil(steps * scale / STEP_ROUNDING) * STEP_ROUNDING}
+    steps = settings.get("steps", config_class.steps) * n_points / measured[base]
+    return {**settings, "steps": math.ceil(steps / STEP_ROUNDING) * STEP_ROUNDING}
 
 
 def make_config(config_class, **settings):
@@ -182,12 +188,13 @@ def make_config(config_class, **settings):
 
 
 def _default_text(config_class, f) -> str:
-    base = DATASET_NAMES[-1]
+    measured = measured_datasets(config_class)
     per_dataset = {name: dataset_settings(config_class, name).get(f.name, f.default)
-                   for name in DATASET_NAMES}
+                   for name in measured}
     if f.name == "steps":
+        base = list(measured)[-1]
         return ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
-                + f"; on larger Npx, the {base} value x N / {dataset_side(base) ** 2}, "
+                + f"; on larger Npx, the {base} value x N / {measured[base]}, "
                   f"rounded up to a multiple of {STEP_ROUNDING}")
     if len(set(per_dataset.values())) == 1:
         return f"default: {f.metadata.get('shown_default', f.default)}"
