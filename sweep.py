@@ -262,13 +262,21 @@ def run_line(plan: Plan, outcome: dict) -> str:
                    f"true ELBO {m['elbo']:.4f}, {outcome['seconds']:.1f} s")
 
 
+def task_outcome(ray, ref) -> dict:
+    """What train_one returned, or a failure if its worker died (killed, out of memory)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as error:
+        return {"status": "failed", "error": rundir.first_line(error), "seconds": 0.0}
+
+
 def collect(ray, refs: dict, bar, outcomes: dict) -> None:
     """Waits for every task, a line per run as it ends, into outcomes: run name -> outcome."""
     left = list(refs)
     while left:
         done, left = ray.wait(left, num_returns=1)
         plan = refs[done[0]]
-        outcomes[plan.path.name] = outcome = ray.get(done[0])
+        outcomes[plan.path.name] = outcome = task_outcome(ray, done[0])
         bar.write(run_line(plan, outcome), file=sys.stdout)
         bar.update(1)
 
