@@ -17,7 +17,8 @@ import numpy as np
 import registry
 import rundir
 import startup
-from configs import DATASET_NAMES, OneLineErrorParser, positive_int, resumed_config, seed_value
+from configs import (DATASET_NAMES, OneLineErrorParser, dataset_name, positive_int,
+                     resumed_config, seed_value)
 from rundir import RunDirError
 
 RESULT_COLUMNS = ("model", "dataset", "seeds", "log_px", "log_px_min", "log_px_max",
@@ -242,7 +243,7 @@ def compare(config: CompareConfig) -> list:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=DATASET_NAMES, default=None,
+    parser.add_argument("--dataset", type=dataset_name, default=None, metavar="Npx",
                         help="data set whose runs to compare (default: 4px; with --runs, the "
                              "one the runs share, which must then be this one if given)")
     parser.add_argument("--models", nargs="+", choices=registry.names(), default=[],

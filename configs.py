@@ -5,13 +5,42 @@ This module must not import TensorFlow: `--help` reads only what is here.
 
 import argparse
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 import rundir
 
-DATASET_NAMES = ("4px", "9px")
+DATASET_NAMES = ("4px", "9px")     # the data sets whose defaults were chosen by measurement
+MIN_DATASET_POINTS = 4
+STEP_ROUNDING = 100                # scaled step counts are rounded up to a multiple of this
+DATASET_FORMAT = "Npx with N = k * k >= 4 (4px, 9px, 16px, 25px, ...)"
+
+
+def dataset_side(name: str) -> int:
+    """k for the data set named 'Npx' of k x k images, N = k * k >= 4; a ValueError whose
+    message is one line otherwise."""
+    match = re.fullmatch(r"([1-9][0-9]*)px", name)
+    if not match:
+        raise ValueError(f"{name!r} is not a data set name: expected {DATASET_FORMAT}")
+    n_points = int(match[1])
+    side = math.isqrt(n_points)
+    if side * side != n_points:
+        raise ValueError(f"{name}: {n_points} is not a perfect square; expected {DATASET_FORMAT}")
+    if n_points < MIN_DATASET_POINTS:
+        raise ValueError(f"{name}: too small; expected {DATASET_FORMAT}")
+    return side
+
+
+def dataset_name(text: str) -> str:
+    """The --dataset flag's type: a valid data set name, else a usage error."""
+    try:
+        dataset_side(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
+    return text
 POSTERIORS = ("gaussian", "flow")
 INT32_MAX = 2**31 - 1    # steps and sizes are int32 in the training loop
 SEED_MAX = 2**32 - 1     # NumPy's seeding accepts 0 .. 2**32 - 1 (TensorFlow's, int64, more)
@@ -47,8 +76,9 @@ class TrainConfig:
     dataset_defaults: ClassVar[dict] = {}
     variant_defaults: ClassVar[dict] = {}
 
-    dataset: str = _setting("4px", "which data set: 4px (2x2 images) or 9px (3x3 images)",
-                            choices=DATASET_NAMES)
+    dataset: str = _setting("4px", "which data set: Npx for k x k images with one pixel on, "
+                                   "N = k * k >= 4 (4px, 9px, 16px, 25px, ...)",
+                            type=dataset_name)
     steps: int = _setting(6000, "number of training iterations")
     batch_size: int = _setting(512, "data points per training iteration")
     seed: int = _setting(0, "seed for weights, batches and noise; equal seeds give equal runs",
@@ -64,6 +94,10 @@ class TrainConfig:
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
 
+    # Defaults that differ by data set, measured: {name: {setting: value}}. A data set not
+    # measured takes those of the largest smaller one, with its steps scaled (dataset_settings).
+    dataset_defaults: ClassVar[dict] = {}
+
     def model_name(self) -> str:
         """The registered model these settings describe (registry.py)."""
         raise NotImplementedError
@@ -74,7 +108,6 @@ class VAEConfig(TrainConfig):
     """A Gaussian-encoder VAE with a Bernoulli decoder, and its variants: the IWAE
     (importance_samples >= 2) and the flow posterior (posterior = flow)."""
 
-    dataset_defaults: ClassVar[dict] = {}
     variant_defaults: ClassVar[dict] = {
         "iwae": {"4px": {"batch_size": 128}, "9px": {"batch_size": 128}},
         "flow": {"9px": {"steps": 12000}}}
@@ -157,29 +190,81 @@ def positive_float(text: str) -> float:
 _FLAG_TYPES = {int: positive_int, float: positive_float, str: str}
 
 
+def flag_type(f: dataclasses.Field):
+    """The function that reads a setting's flag value from text (an ArgumentTypeError if bad)."""
+    return f.metadata.get("type", _FLAG_TYPES[f.type])
+
+
+def parse_setting(f: dataclasses.Field, text: str):
+    """A setting's value read from text exactly as its flag reads it: its type and choices."""
+    value = flag_type(f)(text)
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise argparse.ArgumentTypeError(f"{f.name}: invalid choice {text!r} (choose from "
+                                         f"{', '.join(map(str, choices))})")
+    return value
+
+
 def default_out_dir(config: TrainConfig) -> str:
     return config.out or f"runs/{config.model_name()}-{config.dataset}-seed{config.seed}"
+
+
+def measured_datasets(config_class) -> dict:
+    """name -> number of points of each data set whose defaults were measured, smallest first."""
+    names = sorted({*DATASET_NAMES, *config_class.dataset_defaults}, key=dataset_side)
+    return {name: dataset_side(name) ** 2 for name in names}
+
+
+def measured_settings(config_class, dataset: str, model_name: str | None) -> dict:
+    """The measured defaults of a data set, for the named variant where it has its own."""
+    return {**config_class.dataset_defaults.get(dataset, {}),
+            **config_class.variant_defaults.get(model_name, {}).get(dataset, {})}
+
+
+def dataset_settings(config_class, dataset: str, model_name: str | None = None) -> dict:
+    """The defaults of one data set (for one variant) that differ from the class defaults. A
+    data set whose defaults were not measured takes those of the largest smaller measured one,
+    with the steps scaled by the ratio of their sizes: each data point is drawn as often over
+    the run."""
+    measured = measured_datasets(config_class)
+    if dataset in measured:
+        return measured_settings(config_class, dataset, model_name)
+    n_points = dataset_side(dataset) ** 2
+    base = [name for name, n in measured.items() if n < n_points][-1]
+    settings = measured_settings(config_class, base, model_name)
+    steps = settings.get("steps", config_class.steps) * n_points / measured[base]
+    return {**settings, "steps": math.ceil(steps / STEP_ROUNDING) * STEP_ROUNDING}
 
 
 def make_config(config_class, **settings):
     """A config from the given settings; unset ones take the default of the variant they
     select on the data set, else the data set's default, else the class default."""
     dataset = settings.get("dataset", config_class.dataset)
-    defaults = config_class.dataset_defaults.get(dataset, {})
-    config = config_class(**{**defaults, **settings})
-    variant = config_class.variant_defaults.get(config.model_name(), {}).get(dataset, {})
-    return config_class(**{**defaults, **variant, **settings}) if variant else config
+    config = config_class(**{**dataset_settings(config_class, dataset), **settings})
+    variant = dataset_settings(config_class, dataset, config.model_name())
+    return config_class(**{**variant, **settings})
 
 
 def _default_text(config_class, f) -> str:
-    per_dataset = {name: d[f.name] for name, d in config_class.dataset_defaults.items()
-                   if f.name in d}
-    text = ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
-            if per_dataset else f"default: {f.metadata.get('shown_default', f.default)}")
-    per_variant = [f"{v} for {model} on {name}" for model, by_dataset
-                   in config_class.variant_defaults.items()
-                   for name, d in by_dataset.items() for k, v in d.items() if k == f.name]
-    return text + "".join(f"; {variant}" for variant in per_variant)
+    return _dataset_default_text(config_class, f) + "".join(
+        f"; {v} for {model} on {name}" for model, by_dataset
+        in config_class.variant_defaults.items()
+        for name, d in by_dataset.items() for k, v in d.items() if k == f.name)
+
+
+def _dataset_default_text(config_class, f) -> str:
+    measured = measured_datasets(config_class)
+    per_dataset = {name: dataset_settings(config_class, name).get(f.name, f.default)
+                   for name in measured}
+    if f.name == "steps":
+        base = list(measured)[-1]
+        return ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+                + f"; on larger Npx, the {base} value x N / {measured[base]}, "
+                  f"rounded up to a multiple of {STEP_ROUNDING}")
+    if len(set(per_dataset.values())) == 1:
+        return f"default: {f.metadata.get('shown_default', f.default)}"
+    return ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
+            + " and larger sets")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -196,7 +281,7 @@ def build_parser(config_class, description: str) -> argparse.ArgumentParser:
                                      argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(config_class):
         flag = "--" + f.name.replace("_", "-")
-        kwargs = {"type": f.metadata.get("type", _FLAG_TYPES[f.type]),
+        kwargs = {"type": flag_type(f),
                   "help": f"{f.metadata['help']} ({_default_text(config_class, f)})"}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]

@@ -4,9 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from configs import DATASET_NAMES
-
-_SIDES = dict(zip(DATASET_NAMES, (2, 3)))
+from configs import dataset_side
 
 
 class Dataset(NamedTuple):
@@ -37,9 +35,8 @@ def one_hot_pixels(side: int) -> Dataset:
 
 
 def load(name: str) -> Dataset:
-    if name not in _SIDES:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
-    return one_hot_pixels(_SIDES[name])
+    """The data set named Npx (N = k * k >= 4); ValueError for any other name."""
+    return one_hot_pixels(dataset_side(name))
 
 
 def sample_batch(x, batch_size: int, seed):

@@ -204,7 +204,7 @@ def test_help_explains_every_flag_without_importing_tensorflow():
 
 
 def test_bad_flag_values_are_one_line_usage_errors(capsys):
-    for args, words in ((["--dataset", "16px"], ["4px", "9px"]),
+    for args, words in ((["--dataset", "10px"], ["10 is not a perfect square"]),
                         (["--train-steps", "0"], ["--train-steps", "positive integer"]),
                         (["--x-axis", "hours"], ["steps", "seconds"]),
                         (["--seeds", "0", "--runs", "a"], ["not allowed with"])):

@@ -37,8 +37,8 @@ def test_data_sets_are_one_hot():
         assert np.prod(d.image_shape) == n
         assert d.optimum_log_px == pytest.approx(-np.log(n))
     assert data.one_hot_pixels(4).x.shape == (16, 16)
-    with pytest.raises(ValueError, match="4px, 9px"):
-        data.load("16px")
+    with pytest.raises(ValueError, match="10 is not a perfect square"):
+        data.load("10px")
 
 
 def test_sample_batch_is_uniform_over_points():

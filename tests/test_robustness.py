@@ -35,7 +35,7 @@ def assert_usage_error(result, *words):
 
 
 @pytest.mark.parametrize("flag,value,words", [
-    ("--dataset", "16px", ["4px", "9px"]),
+    ("--dataset", "10px", ["4px", "9px"]),
     ("--steps", "0", ["--steps", "positive integer"]),
     ("--steps", "-5", ["--steps", "positive integer"]),
     ("--batch-size", "many", ["--batch-size", "positive integer"]),

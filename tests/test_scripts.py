@@ -101,8 +101,8 @@ def test_help_explains_flags_without_importing_tensorflow(script):
 def test_bad_flag_values_are_usage_errors():
     result = run_script("train_avb.py", "--steps", "0")
     assert result.returncode == 2 and "positive integer" in result.stderr
-    result = run_script("train_vae.py", "--dataset", "16px")
-    assert result.returncode == 2 and "4px" in result.stderr
+    result = run_script("train_vae.py", "--dataset", "10px")
+    assert result.returncode == 2 and "10 is not a perfect square" in result.stderr
 
 
 @pytest.mark.parametrize("model,config_class", [("vae", VAEConfig), ("avb", AVBConfig)])
