@@ -19,7 +19,8 @@ from keras import layers
 import networks
 from configs import VAEConfig
 from densities import bernoulli_log_likelihood, flow_log_density, standard_normal_log_density
-from model import Model, ModelSpec, PosteriorTerms, explicit_terms, term_means
+from model import PosteriorTerms, explicit_terms
+from vae import VAE
 from networks import LATENT_DIM
 
 # |s_l| <= LOG_SCALE_BOUND: each layer stretches or shrinks a coordinate at most e^2 ~ 7.4
@@ -86,26 +87,22 @@ def build_posterior(base: keras.Model, couplings: list, n_pixels: int) -> keras.
     return keras.Model([x, eps], [z, log_scale], name="posterior")
 
 
-class FlowVAE(Model):
-    def __init__(self, spec: ModelSpec, config: VAEConfig, n_pixels: int):
-        super().__init__(spec)
+class FlowVAE(VAE):
+    """The VAE with a flow posterior: the same decoder, optimiser and train step (the ELBO with
+    its exact log q), another encoder."""
+
+    def build_encoder(self, config: VAEConfig, n_pixels: int):
         self.base = build_base(n_pixels, config.encoder_width, config.encoder_depth,
                                config.activation)
         self.couplings = [build_coupling(i, config.encoder_width, config.flow_width,
                                          config.flow_depth, config.activation)
                           for i in range(config.flow_layers)]
         self.posterior = build_posterior(self.base, self.couplings, n_pixels)
-        self.encoder = keras.Model(self.posterior.inputs, self.posterior.outputs[0],
-                                   name="encoder")
-        self.decoder = networks.build_decoder(
-            n_pixels, config.decoder_width, config.decoder_depth, config.activation)
-        self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
-        self.optimizer.build(self.variables)
+        return keras.Model(self.posterior.inputs, self.posterior.outputs[0], name="encoder")
 
-    @property
-    def optimizers(self) -> list:
-        return [self.optimizer]
+    def evaluation_extras(self, x, seed) -> dict:
+        """None: the VAE's closed-form KL does not exist for a flow."""
+        return {}
 
     def noise(self, x, seed):
         return tf.random.stateless_normal([tf.shape(x)[0], LATENT_DIM], seed)
@@ -137,11 +134,3 @@ class FlowVAE(Model):
     def log_q(self, x, z):
         """log q(z|x) at given z [batch, 2] (x [batch, pixels]), through the inverse flow."""
         return flow_log_density(*self.inverse(tf.convert_to_tensor(x), tf.convert_to_tensor(z)))
-
-    def train_step(self, x, seed) -> dict:
-        with tf.GradientTape() as tape:
-            terms = self.terms(x, seed)
-            loss = -tf.reduce_mean(terms.elbo)      # maximise the ELBO, exact log q
-        grads = tape.gradient(loss, self.variables)
-        self.optimizer.apply_gradients(zip(grads, self.variables))
-        return term_means(terms)

@@ -12,13 +12,16 @@ from model import Model, ModelSpec, PosteriorTerms, explicit_terms, term_means
 class VAE(Model):
     def __init__(self, spec: ModelSpec, config: VAEConfig, n_pixels: int):
         super().__init__(spec)
-        self.encoder = networks.build_gaussian_encoder(
-            n_pixels, config.encoder_width, config.encoder_depth, config.activation)
+        self.encoder = self.build_encoder(config, n_pixels)
         self.decoder = networks.build_decoder(
             n_pixels, config.decoder_width, config.decoder_depth, config.activation)
         self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
         self.optimizer.build(self.variables)
+
+    def build_encoder(self, config: VAEConfig, n_pixels: int):
+        return networks.build_gaussian_encoder(n_pixels, config.encoder_width,
+                                               config.encoder_depth, config.activation)
 
     @property
     def optimizers(self) -> list:
