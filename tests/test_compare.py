@@ -161,7 +161,7 @@ def test_an_unfinished_run_is_resumed(runs_root, tmp_path, capsys):
     metrics = tmp_path / "vae-4px-seed0" / "metrics.json"
     expected = json.loads(metrics.read_text())
     metrics.unlink()
-    status, out, err = compare_main(capsys, "--runs-root", str(tmp_path))
+    status, out, err = compare_main(capsys, "--runs-root", str(tmp_path), "--models", "vae", "avb")
     assert status == 0, err
     assert f"{tmp_path / 'vae-4px-seed0'} is unfinished: resuming" in out
     assert "avb-4px-seed0 is" not in out
