@@ -79,6 +79,16 @@ class AVB(Model):
     def terms(self, x, seed) -> PosteriorTerms:
         """The terms at z ~ q(z|x), with T's estimate log q(z|x) ~ T(x, z) + log p(z), so that
         the ELBO is T's estimate log p(x|z) - T(x, z): biased, see evaluation.py."""
+        return self.contrasted_terms(x, seed, None)
+
+    # What T contrasts q with: the prior here; AdaptiveContrastAVB overrides these four.
+    contrast_seeds = 0          # seeds a train step spends on the contrast
+
+    def step_contrast(self, x, seeds):
+        """What the step's model and adversary updates share about the contrast: nothing."""
+        return None
+
+    def contrasted_terms(self, x, seed, contrast) -> PosteriorTerms:
         z = self.sample_posterior(x, seed)
         log_px_given_z = bernoulli_log_likelihood(x, self.decoder(z))   # log p(x|z)
         log_pz = standard_normal_log_density(z)                          # log p(z)
@@ -86,27 +96,36 @@ class AVB(Model):
         return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x=t + log_pz,
                               elbo=log_px_given_z - t)
 
-    def _model_step(self, x, seed) -> PosteriorTerms:
+    def adversary_input(self, z, contrast):
+        """The q sample as T sees it."""
+        return z
+
+    def _model_step(self, x, seed, contrast) -> PosteriorTerms:
         with tf.GradientTape() as tape:
-            terms = self.terms(x, seed)
+            terms = self.contrasted_terms(x, seed, contrast)
             loss = -tf.reduce_mean(terms.elbo)
         grads = tape.gradient(loss, self.model_variables)
         self.optimizer.apply_gradients(zip(grads, self.model_variables))
         return terms
 
-    def _adversary_step(self, x, seed):
+    def adversary_step(self, x, seed, contrast):
+        """One step of T on q samples (as T sees them) against N(0, I) samples for the same x."""
         q_seed, p_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        z_q = tf.stop_gradient(self.sample_posterior(x, q_seed))
+        z_q = self.adversary_input(tf.stop_gradient(self.sample_posterior(x, q_seed)), contrast)
         z_p = tf.random.stateless_normal(tf.shape(z_q), p_seed)
         return adversary_update(self.adversary, self.adversary_optimizer, x, z_q, z_p)
 
     def train_step(self, x, seed) -> dict:
-        """One encoder/decoder step on log p(x|z) - T, then `adversary_steps` adversary steps."""
+        """One encoder/decoder step on log p(x|z) minus the KL estimate, then
+        `adversary_steps` adversary steps; the contrast is shared by all of them."""
         x = tf.convert_to_tensor(x)
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 1 + self.adversary_steps))
-        terms = self._model_step(x, seeds[0])
-        for adversary_seed in seeds[1:]:
-            loss, accuracy = self._adversary_step(x, adversary_seed)
+        seeds = tf.unstack(tf.random.experimental.stateless_split(
+            seed, self.contrast_seeds + 1 + self.adversary_steps))
+        contrast = self.step_contrast(x, seeds[:self.contrast_seeds])
+        model_seed, *adversary_seeds = seeds[self.contrast_seeds:]
+        terms = self._model_step(x, model_seed, contrast)
+        for adversary_seed in adversary_seeds:
+            loss, accuracy = self.adversary_step(x, adversary_seed, contrast)
         return {**term_means(terms), "adversary_loss": loss, "adversary_accuracy": accuracy}
 
 
@@ -167,6 +186,11 @@ class AdaptiveContrastAVB(AVB):
         x = tf.convert_to_tensor(x)
         return self.contrasted_terms(x, z_seed, self.moments(x, moment_seed))
 
+    contrast_seeds = 1
+
+    def step_contrast(self, x, seeds) -> Moments:
+        return self.moments(x, seeds[0])
+
     def contrasted_terms(self, x, seed, moments: Moments) -> PosteriorTerms:
         z = self.sample_posterior(x, seed)
         log_px_given_z = bernoulli_log_likelihood(x, self.decoder(z))   # log p(x|z)
@@ -175,25 +199,6 @@ class AdaptiveContrastAVB(AVB):
         return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x,
                               log_px_given_z + log_pz - log_qz_given_x)
 
-    def train_step(self, x, seed) -> dict:
-        """q's moments from this step's draws, one encoder/decoder step on log p(x|z) minus the
-        KL estimate, then `adversary_steps` steps of T on normalised q samples against
-        eta ~ N(0, I); the moments are shared by all of them."""
-        x = tf.convert_to_tensor(x)
-        moment_seed, model_seed, *adversary_seeds = tf.unstack(
-            tf.random.experimental.stateless_split(seed, 2 + self.adversary_steps))
-        moments = self.moments(x, moment_seed)
-        with tf.GradientTape() as tape:
-            terms = self.contrasted_terms(x, model_seed, moments)
-            loss = -tf.reduce_mean(terms.elbo)
-        grads = tape.gradient(loss, self.model_variables)
-        self.optimizer.apply_gradients(zip(grads, self.model_variables))
-        for adversary_seed in adversary_seeds:
-            loss, accuracy = self.contrasted_adversary_step(x, adversary_seed, moments)
-        return {**term_means(terms), "adversary_loss": loss, "adversary_accuracy": accuracy}
-
-    def contrasted_adversary_step(self, x, seed, moments: Moments):
-        q_seed, eta_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        z_bar = moments.normalise(tf.stop_gradient(self.sample_posterior(x, q_seed)))
-        eta = tf.random.stateless_normal(tf.shape(z_bar), eta_seed)
-        return adversary_update(self.adversary, self.adversary_optimizer, x, z_bar, eta)
+    def adversary_input(self, z, moments: Moments):
+        """z_bar, against which T's negatives are eta ~ N(0, I)."""
+        return moments.normalise(z)

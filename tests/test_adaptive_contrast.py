@@ -43,7 +43,7 @@ def test_trained_adaptive_contrast_gives_the_closed_form_kl():
         def body(i):
             seeds = tf.random.experimental.stateless_split(tf.stack([5, tf.cast(i, tf.int64)]), 3)
             x = data.sample_batch(x_all, config.batch_size, seeds[0])
-            model.contrasted_adversary_step(x, seeds[1], model.moments(x, seeds[2]))
+            model.adversary_step(x, seeds[1], model.moments(x, seeds[2]))
             return (i + 1,)
         tf.while_loop(lambda i: i < STEPS, body, (tf.constant(0, tf.int64),))
 
