@@ -510,6 +510,12 @@ def is_unfinished(path: Path, model_name: str) -> bool:
             and read_config(path / CONFIG_FILE)["model"] == model_name)
 
 
+def final_metrics(path: Path) -> dict:
+    """metrics.json of the run in path, or {} while the run has not finished."""
+    metrics = Path(path) / METRICS_FILE
+    return json.loads(metrics.read_text()) if metrics.is_file() else {}
+
+
 def elbo_converged(metrics: dict) -> bool:
     """Whether metrics.json's true ELBO is a converged value (runs made before the check
     existed hold no flag: their ELBO is shown as it was)."""

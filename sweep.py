@@ -257,7 +257,7 @@ def run_line(plan: Plan, outcome: dict) -> str:
     head = f"{plan.describe()}: "
     if outcome["status"] != "finished":
         return head + outcome["status"] + (f": {outcome['error']}" if outcome["error"] else "")
-    m = json.loads((plan.path / rundir.METRICS_FILE).read_text())
+    m = rundir.final_metrics(plan.path)
     return head + (f"log p(x) {m['log_px']:.4f} (optimum {m['optimum_log_px']:.4f}), "
                    f"true ELBO {m['elbo']:.4f}, {outcome['seconds']:.1f} s")
 
@@ -327,8 +327,7 @@ def record_failures(out: Path, outcomes: dict) -> None:
 # The summary.
 
 def summary_row(plan: Plan, grid: dict, failures: dict) -> dict:
-    metrics_path = plan.path / rundir.METRICS_FILE
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = rundir.final_metrics(plan.path)
     settings = dict(plan.settings)
     status = ("finished" if metrics else "failed" if plan.path.name in failures
               else "unfinished")
