@@ -126,7 +126,7 @@ class AVB(Model):
         terms = self._model_step(x, model_seed, contrast)
         for adversary_seed in adversary_seeds:
             loss, accuracy = self.adversary_step(x, adversary_seed, contrast)
-        return {**term_means(terms), "adversary_loss": loss, "adversary_accuracy": accuracy}
+        return {**term_means(terms), **self.spec.extra_metrics(loss, accuracy)}
 
 
 class Moments(NamedTuple):

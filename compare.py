@@ -14,16 +14,22 @@ from typing import NamedTuple
 
 import numpy as np
 
+import data
+import plots
 import registry
 import rundir
 import startup
-from configs import (DATASET_NAMES, OneLineErrorParser, dataset_name, positive_int,
-                     resumed_config, seed_value)
+from configs import OneLineErrorParser, dataset_name, positive_int, seed_value
+from tables import number
 from rundir import RunDirError
+from runstart import resumed_config
 
 RESULT_COLUMNS = ("model", "dataset", "seeds", "log_px", "log_px_min", "log_px_max",
                   "optimum_log_px", "elbo", "elbo_converged", rundir.CRITIC_ELBO, "posterior_gap",
                   "train_seconds", "steps_per_second")
+
+
+TRAINED_HERE = (rundir.NEW, rundir.UNSAVED, rundir.UNFINISHED)   # run states compare.py trains
 
 
 class Failed(Exception):
@@ -67,9 +73,9 @@ def default_models() -> tuple:
 def run_specs(config: CompareConfig) -> list:
     if config.runs:
         return [RunSpec(Path(path)) for path in config.runs]
-    dataset = config.dataset or DATASET_NAMES[0]
+    dataset = config.dataset or data.DEFAULT_DATASET
     seeds = dict.fromkeys(config.seeds)
-    return [RunSpec(Path(config.runs_root) / f"{model}-{dataset}-seed{seed}", model, seed)
+    return [RunSpec(Path(config.runs_root) / rundir.run_name(model, dataset, seed), model, seed)
             for model in config.models or default_models() for seed in seeds]
 
 
@@ -87,23 +93,23 @@ def check_asked(runs: list, specs: list, dataset: str | None) -> None:
         raise RunDirError(f"cannot compare runs of different data sets: {listing}")
 
 
-def to_train(spec: RunSpec, dataset: str, steps: int | None) -> tuple:
-    """(config, resume) for a run of the asked model and seed that is missing or unfinished."""
-    model = registry.get(spec.model)
-    if not rundir.is_empty(spec.path):
+def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None) -> tuple:
+    """(config, resume) for a run of the asked model and seed that is missing or unfinished
+    (its rundir.run_state)."""
+    if state == rundir.UNFINISHED:
         try:
-            return resumed_config(model.config_class, spec.path, {}), True
+            return resumed_config(registry.get(spec.model).config_class, spec.path, {}), True
         except RunDirError as error:
             raise RunDirError(f"{spec.path} cannot be resumed ({error})")
     settings = {"dataset": dataset, "seed": spec.seed, "out": str(spec.path)}
     settings.update({"steps": steps} if steps else {})
-    return model.default_config(**settings), False
+    return registry.default_config(spec.model, **settings), False
 
 
-def train_run(spec: RunSpec, dataset: str, steps: int | None) -> None:
-    import training
+def train_run(spec: RunSpec, state: str, dataset: str, steps: int | None) -> None:
+    import training   # here, not at the top: --help and usage errors never load TensorFlow
 
-    config, resume = to_train(spec, dataset, steps)
+    config, resume = to_train(spec, state, dataset, steps)
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
           f"{registry.get(spec.model).run_label(config)} on {config.dataset}, "
           f"seed {config.seed}, {config.steps} steps"
@@ -115,7 +121,7 @@ def train_run(spec: RunSpec, dataset: str, steps: int | None) -> None:
     except training.OutOfMemory as error:
         raise Failed(f"training {spec.path} failed: {error}")
     except rundir.WriteFailed as error:
-        raise Failed(f"training {spec.path} failed: {error}; {training.kept_save(spec.path)}")
+        raise Failed(f"training {spec.path} failed: {error}; {rundir.kept_save(spec.path)}")
     except training.Interrupted as stopped:
         raise Stopped(f"{stopped}; or run compare.py again to resume it", stopped.signum)
 
@@ -126,17 +132,18 @@ def gather_runs(config: CompareConfig) -> list:
     specs = run_specs(config)
     for spec in specs:
         rundir.check_not_in_progress(spec.path)
-    pending = [spec for spec in specs if spec.model is not None and
-               (rundir.is_empty(spec.path) or rundir.is_unfinished(spec.path, spec.model))]
+    states = {spec: rundir.run_state(spec.path, model=spec.model).kind
+              for spec in specs if spec.model is not None}
+    pending = {spec: state for spec, state in states.items() if state in TRAINED_HERE}
     present = [spec for spec in specs if spec not in pending]
     runs = [rundir.read_run(spec.path) for spec in present]
     check_asked(runs, present, config.dataset)
     startup.import_tensorflow()
     for run in runs:
         rundir.check_networks(run)
-    dataset = config.dataset or (runs[0].config["dataset"] if runs else DATASET_NAMES[0])
-    for spec in pending:
-        train_run(spec, dataset, config.train_steps)
+    dataset = config.dataset or (runs[0].config["dataset"] if runs else data.DEFAULT_DATASET)
+    for spec, state in pending.items():
+        train_run(spec, state, dataset, config.train_steps)
     return runs + [rundir.read_run(spec.path) for spec in pending]
 
 
@@ -186,9 +193,6 @@ def elbo_text(row: dict) -> str:
 
 
 def markdown_table(rows: list) -> str:
-    def number(value, digits=4):
-        return "" if value is None else f"{value:.{digits}f}"
-
     lines = ["| model | exact log p(x) | optimum | true ELBO | ELBO estimated by T "
              "| posterior gap | training time (s) | steps/s | seeds |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -222,8 +226,6 @@ def write_results(groups: dict, csv_path: Path, markdown_path: Path) -> str:
 def compare(config: CompareConfig) -> list:
     """Checks (and where missing trains) the runs, writes the figures and tables into the
     output directory, prints the table, and returns the paths written."""
-    import plots
-
     groups = group_by_model(gather_runs(config))
     dataset = next(iter(groups.values()))[0].config["dataset"]
     out = Path(config.out or Path(config.runs_root) / f"compare-{dataset}")

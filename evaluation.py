@@ -32,6 +32,7 @@ import tensorflow as tf
 from scipy.spatial import cKDTree
 
 from densities import bernoulli_log_likelihood, standard_normal_log_density
+from rundir import CRITIC_ELBO
 
 GRID_EXTENT = 6.0
 GRID_POINTS = 400
@@ -193,8 +194,8 @@ def evaluate_run(model, dataset, seed: int) -> dict:
 def critic_elbo(model, x, seed, n_points: int) -> dict:
     """The critic's estimate of the ELBO (what the model optimises), beside the true one."""
     per_point = tf.reduce_mean(tf.reshape(model.terms(x, seed).elbo, [n_points, -1]), 1).numpy()
-    return {"elbo_estimated_by_T": float(per_point.mean()),
-            "elbo_estimated_by_T_per_point": per_point.tolist()}
+    return {CRITIC_ELBO: float(per_point.mean()),
+            f"{CRITIC_ELBO}_per_point": per_point.tolist()}
 
 
 def explicit_elbo(model, x, seed) -> float:

@@ -39,7 +39,7 @@ class IWAE(VAE):
             loss = -tf.reduce_mean(bound)      # maximise the K-sample bound
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(grads, self.variables))
-        return {**term_means(terms), "iwae_bound": tf.reduce_mean(bound)}
+        return {**term_means(terms), **self.spec.extra_metrics(tf.reduce_mean(bound))}
 
     def evaluation_extras(self, x, seed) -> dict:
         """The K-sample bound per data point, averaged over ELBO_SAMPLES // K independent
@@ -48,5 +48,6 @@ class IWAE(VAE):
         points = tf.convert_to_tensor(x)[::samples]
         _, bound = self.importance_terms(tf.repeat(points, samples // k, 0), seed, k)
         per_point = tf.reduce_mean(tf.reshape(bound, [points.shape[0], -1]), 1).numpy()
-        return {**super().evaluation_extras(x, seed), "iwae_bound": float(per_point.mean()),
-                "iwae_bound_per_point": per_point.tolist(), "importance_samples": k}
+        [name] = self.spec.extra_metric_names           # the bound, as in training
+        return {**super().evaluation_extras(x, seed), name: float(per_point.mean()),
+                f"{name}_per_point": per_point.tolist(), "importance_samples": k}

@@ -9,6 +9,7 @@ A model is described in two parts:
 registry.py lists the specs; nothing else keeps a table keyed by a model's name.
 """
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -37,8 +38,11 @@ class ModelSpec:
         model's own terms; if q is implicit it takes the entropy of q from a nearest-neighbour
         estimate on posterior samples (evaluation.py).
     variant_settings: the settings that make config_class describe this model rather than
-        another model sharing the class (config.model_name() tells which); a run trained with
-        default settings gets them.
+        another model sharing the class: setting -> value, or AtLeast(least, default) for a
+        model that any value from `least` up selects. The registry picks a config's model by
+        them (registry.spec_for), and a run of the model trained with defaults gets them.
+    variant_defaults: {dataset: {setting: default}}, this model's own defaults, on top of its
+        config class's per-data-set ones.
     compared_by_default: whether `python compare.py` shows it without --models.
     script: the script that trains it (with variant_settings as flags), if there is one.
     """
@@ -52,22 +56,32 @@ class ModelSpec:
     networks: tuple = ("encoder", "decoder")
     exact_log_q: bool = True
     variant_settings: dict = field(default_factory=dict)
+    variant_defaults: dict = field(default_factory=dict)
     compared_by_default: bool = True
     script: str = ""
 
-    def default_config(self, **settings):
-        """The config of a run of this model: the given settings, else the defaults."""
-        from configs import make_config
+    def default_settings(self) -> dict:
+        """The settings that select this model, as a run with defaults gets them."""
+        return {name: value.default if isinstance(value, AtLeast) else value
+                for name, value in self.variant_settings.items()}
 
-        return make_config(self.config_class, **{**self.variant_settings, **settings})
+    def selects(self, settings: dict) -> bool:
+        """Whether the settings (a dict of every setting) have each of variant_settings."""
+        return all(value.matches(settings[name]) if isinstance(value, AtLeast)
+                   else settings[name] == value for name, value in self.variant_settings.items())
 
-    def run_label(self, config=None) -> str:
+    @property
+    def extra_metric_names(self) -> tuple:
+        """The training metrics after TERM_NAMES: the model's own."""
+        return self.metric_names[len(TERM_NAMES):]
+
+    def extra_metrics(self, *values) -> dict:
+        """extra_metric_names -> the given values, in order, for a train step's result."""
+        return dict(zip(self.extra_metric_names, values, strict=True))
+
+    def run_label(self, config) -> str:
         """The label with its {setting} fields filled from a run's config (a dict or a config
-        object; the default config if None); a setting the config lacks shows as '?'."""
-        import dataclasses
-
-        if config is None:
-            config = self.default_config()
+        object); a setting the config lacks shows as '?'."""
         if dataclasses.is_dataclass(config):
             config = dataclasses.asdict(config)
         return self.label.format_map(_UnknownAsQuestionMark(config))
@@ -79,7 +93,18 @@ class ModelSpec:
         return self.implementation
 
     def build(self, config, n_pixels: int) -> "Model":
+        # The implementation is imported here, with TensorFlow, only once a model is built.
         return self.model_class()(self, config, n_pixels)
+
+
+class AtLeast(NamedTuple):
+    """A variant setting that any value from `least` up selects; a run of the model with
+    defaults takes `default`."""
+    least: int
+    default: int
+
+    def matches(self, value) -> bool:
+        return value >= self.least
 
 
 class _UnknownAsQuestionMark(dict):
@@ -147,6 +172,6 @@ class Model:
 
 def term_means(terms: PosteriorTerms) -> dict:
     """The batch means of the terms and of the ELBO, named as in TERM_NAMES."""
-    import tensorflow as tf
+    import tensorflow as tf   # here, not at the top: specs are read without TensorFlow
 
     return {name: tf.reduce_mean(getattr(terms, name)) for name in TERM_NAMES}

@@ -295,3 +295,132 @@ def plot_latent(run: rundir.Run, png: Path, gif: Path) -> None:
     durations = [GIF_FRAME_MS] * (len(frames) - 1) + [GIF_LAST_FRAME_MS]
     rundir.write_atomic(gif, lambda p: iio.imwrite(
         p, np.stack(frames), duration=durations if len(frames) > 1 else durations[0], loop=0))
+
+
+# The figures of a sweep: rows of its summary (sweep.summary_row), finished or not.
+
+def figure_value(row: dict, key: str) -> float:
+    """A finished run's value for a figure; log_px_gap is log p(x) - optimum."""
+    if key == "log_px_gap":
+        return row["log_px"] - row["optimum_log_px"]
+    return row[key]
+
+
+def seed_stats(rows: list, key: str) -> tuple:
+    """(mean, min, max) over the finished runs among rows; NaNs when none finished."""
+    values = [figure_value(r, key) for r in rows if r["status"] == "finished"]
+    return (sum(values) / len(values), min(values), max(values)) if values else (math.nan,) * 3
+
+
+def groups_of(rows: list, key) -> dict:
+    groups = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return groups
+
+
+SCALING_PANELS = {"log_px_gap": "exact log p(x) - optimum", "posterior_gap":
+                  "posterior gap: log p(x) - true ELBO"}
+ROBUSTNESS_PANELS = {"elbo": "true ELBO", "log_px": "exact log p(x)"}
+LINE_STYLES = ("-", "--", ":", "-.")
+PANEL_INCHES = 4.5
+
+
+def plot_scaling(rows: list, grid: dict, path: Path) -> Path:
+    """Per model (and grid values), log p(x) - optimum and the posterior gap against the
+    number of data points: mean over seeds, min-max band."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(2 * PANEL_INCHES, PANEL_INCHES))
+    sizes = sorted({r["n_points"] for r in rows})
+    groups = groups_of(rows, lambda r: (r["model"], tuple(r[k] for k in grid)))
+    drawn = []        # models drawn so far: a model's grid values differ in line style
+    for (model, values), group in groups.items():
+        drawn.append(model)
+        label = " ".join([registry.get(model).label, *(f"{k}={v}" for k, v in
+                                                        zip(grid, values) if v != "")])
+        ns = sorted({r["n_points"] for r in group})
+        for ax, key in zip(axes, SCALING_PANELS):
+            mean, low, high = zip(*(seed_stats([r for r in group if r["n_points"] == n], key)
+                                    for n in ns))
+            style = dict(color=registry.colour(model), linestyle=LINE_STYLES[
+                (drawn.count(model) - 1) % len(LINE_STYLES)])
+            ax.plot(ns, mean, marker="o", label=label, **style)
+            ax.fill_between(ns, low, high, alpha=0.2, color=style["color"])
+    for ax, title in zip(axes, SCALING_PANELS.values()):
+        ax.set(xscale="log", xlabel="data points N (Npx)", title=title)
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.axhline(0.0, color="black", linewidth=0.8, linestyle=":")
+    axes[0].legend(fontsize="small")
+    fig.suptitle("Scaling with the data set: mean over seeds, band from min to max")
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    fig.tight_layout()
+    rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=PNG_DPI, format="png"))
+    pyplot().close(fig)
+    return path
+
+
+def plot_robustness(model: str, rows: list, names: list, path: Path) -> Path:
+    """The true ELBO and log p(x) over the grid, one row of panels per data set (and per
+    value of any grid settings past the first two): a line with a seed band for one
+    setting, a heat map for two. Failed runs are marked x."""
+    plt = pyplot()
+    panels = groups_of(rows, lambda r: (r["dataset"], *(r[k] for k in names[2:])))
+    fig, axes = plt.subplots(len(panels), 2, squeeze=False,
+                             figsize=(2 * PANEL_INCHES, PANEL_INCHES * len(panels)))
+    draw = robustness_line if len(names) == 1 else robustness_map
+    for ax_row, (key, group) in zip(axes, panels.items()):
+        for ax, (metric, title) in zip(ax_row, ROBUSTNESS_PANELS.items()):
+            draw(ax, group, names, metric)
+            rest = " ".join(f"{k}={v}" for k, v in zip(names[2:], key[1:]))
+            ax.set_title(" ".join(filter(None, [key[0], rest, title])))
+    fig.suptitle(f"{registry.get(model).label}: robustness over {', '.join(names)} "
+                 "\n(mean over seeds, min to max; x: a run failed)")
+    return save_figure(fig, path)
+
+
+def grid_values(rows: list, name: str) -> list:
+    return sorted({r[name] for r in rows}, key=lambda v: (isinstance(v, str), v))
+
+
+def robustness_line(ax, rows: list, names: list, metric: str) -> None:
+    name = names[0]
+    values = grid_values(rows, name)
+    stats = [seed_stats([r for r in rows if r[name] == v], metric) for v in values]
+    mean, low, high = zip(*stats)
+    positions = range(len(values))
+    ax.plot(positions, mean, marker="o", color=registry.colour(rows[0]["model"]))
+    ax.fill_between(positions, low, high, alpha=0.2, color=registry.colour(rows[0]["model"]))
+    for i, v in enumerate(values):
+        failed = sum(r[name] == v and r["status"] != "finished" for r in rows)
+        if failed:
+            ax.plot(i, 0.02, "x", color="red", markersize=12, transform=ax.get_xaxis_transform())
+    if metric == "log_px":
+        ax.axhline(rows[0]["optimum_log_px"] or -math.log(rows[0]["n_points"]), color="black",
+                   linestyle=":", linewidth=0.8, label="optimum")
+    ax.set_xticks(list(positions), [str(v) for v in values])
+    ax.set_xlabel(name)
+
+
+def robustness_map(ax, rows: list, names: list, metric: str) -> None:
+    first, second = (grid_values(rows, n) for n in names[:2])
+    cells = np.full((len(second), len(first)), np.nan)
+    for i, b in enumerate(second):
+        for j, a in enumerate(first):
+            cell = [r for r in rows if r[names[0]] == a and r[names[1]] == b]
+            cells[i, j], low, high = seed_stats(cell, metric)
+            failed = sum(r["status"] != "finished" for r in cell)
+            spread = f"\n{low:.2f} to {high:.2f}" if len(cell) - failed > 1 else ""
+            text = "x failed" if failed == len(cell) else f"{cells[i, j]:.3f}{spread}" + (
+                f"\n{failed} x failed" if failed else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="red" if failed else "black",
+                    bbox=dict(facecolor="white", alpha=0.7, edgecolor="none"))
+    image = ax.imshow(np.ma.masked_invalid(cells), cmap="viridis", aspect="auto")
+    ax.figure.colorbar(image, ax=ax)
+    ax.set_xticks(range(len(first)), [str(v) for v in first])
+    ax.set_yticks(range(len(second)), [str(v) for v in second])
+    ax.set(xlabel=names[0], ylabel=names[1])

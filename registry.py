@@ -4,8 +4,11 @@
 No TensorFlow here: a model's implementation is imported only when one is built.
 """
 
+import dataclasses
+
+import configs
 from configs import AVBConfig, VAEConfig
-from model import TERM_NAMES, ModelSpec
+from model import TERM_NAMES, AtLeast, ModelSpec
 
 ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
 IWAE_DEFAULT_SAMPLES = 8       # K of an IWAE run that compare.py trains; see README
@@ -49,13 +52,53 @@ def get(name: str) -> ModelSpec:
         raise UnknownModel(f"unknown model {name!r}; registered: {', '.join(_MODELS)}")
 
 
+class AmbiguousSettings(ValueError):
+    """Settings that describe more than one registered model."""
+
+
+def spec_of_settings(config_class, settings: dict) -> ModelSpec:
+    """The model that settings (a dict of every field of config_class) describe: of the models
+    with that config class, the one whose variant_settings they have, the one with the most
+    variant settings where several have theirs (a model without any is the class's plain
+    model)."""
+    matching = [spec for spec in _MODELS.values()
+                if spec.config_class is config_class and spec.selects(settings)]
+    if not matching:
+        raise UnknownModel(f"no registered model takes a {config_class.__name__} with these "
+                           "settings")
+    most = max(len(spec.variant_settings) for spec in matching)
+    best = [spec for spec in matching if len(spec.variant_settings) == most]
+    if len(best) > 1:
+        raise AmbiguousSettings("these settings describe several models: " + "; ".join(
+            f"{spec.name} ({', '.join(spec.variant_settings)})" for spec in best))
+    return best[0]
+
+
 def spec_for(config) -> ModelSpec:
-    """The model a config describes (its model_name(), which may depend on its settings)."""
-    spec = get(config.model_name())
-    if not isinstance(config, spec.config_class):
-        raise TypeError(f"model {spec.name!r} takes a {spec.config_class.__name__}, "
-                        f"not a {type(config).__name__}")
-    return spec
+    """The model a config describes, from its class and its settings."""
+    return spec_of_settings(type(config), dataclasses.asdict(config))
+
+
+def make_config(config_class, **settings):
+    """A config from the given settings; unset ones take the default of the model they
+    select on the data set, else the data set's default, else the class default."""
+    dataset = settings.get("dataset", config_class.dataset)
+    config = config_class(**{**configs.dataset_settings(config_class, dataset), **settings})
+    own = spec_for(config).variant_defaults
+    return config_class(**{**configs.dataset_settings(config_class, dataset, own), **settings})
+
+
+def default_config(name: str, **settings):
+    """The config of a run of the named model: the given settings, else its defaults."""
+    spec = get(name)
+    return make_config(spec.config_class, **{**spec.default_settings(), **settings})
+
+
+def build_parser(config_class, description: str):
+    """The flags of config_class, their help naming the defaults of each model it trains."""
+    variants = {spec.name: spec.variant_defaults for spec in _MODELS.values()
+                if spec.config_class is config_class and spec.variant_defaults}
+    return configs.build_parser(config_class, description, variants)
 
 
 def colour(name: str) -> str:
@@ -74,12 +117,16 @@ register(ModelSpec(
     name="avb-ac", label="AVB+AC", config_class=AVBConfig,
     implementation="avb:AdaptiveContrastAVB", metric_names=TERM_NAMES + ADVERSARY_METRICS,
     critic_estimates=("log_qz_given_x", "elbo"), networks=("encoder", "decoder", "adversary"),
-    exact_log_q=False, variant_settings={"contrast": "adaptive"}, script="train_avb.py"))
+    exact_log_q=False, variant_settings={"contrast": "adaptive"},
+    variant_defaults={"4px": {"learning_rate": 1e-3, "adversary_steps": 4,
+                              "adversary_width": 128}}, script="train_avb.py"))
 register(ModelSpec(
     name="iwae", label="IWAE (K={importance_samples})", config_class=VAEConfig,
     implementation="iwae:IWAE", metric_names=TERM_NAMES + ("iwae_bound",),
-    variant_settings={"importance_samples": IWAE_DEFAULT_SAMPLES}, compared_by_default=False,
-    script="train_vae.py"))
+    variant_settings={"importance_samples": AtLeast(2, IWAE_DEFAULT_SAMPLES)},
+    variant_defaults={"4px": {"batch_size": 128}, "9px": {"batch_size": 128}},
+    compared_by_default=False, script="train_vae.py"))
 register(ModelSpec(
     name="flow", label="flow VAE", config_class=VAEConfig, implementation="flow:FlowVAE",
-    variant_settings={"posterior": "flow"}, compared_by_default=False, script="train_vae.py"))
+    variant_settings={"posterior": "flow"}, variant_defaults={"9px": {"steps": 12000}},
+    compared_by_default=False, script="train_vae.py"))

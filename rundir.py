@@ -1,6 +1,10 @@
 """The run directory: the one module that knows which files a run holds and how each is written,
 read back and checked. Training writes through it, compare.py and resuming read through it.
 
+It also owns run names (run_name, run_dir) and what state a run directory is in
+(run_state): new, unfinished, finished, in progress, or holding other settings; the scripts,
+compare.py and sweep.py all decide by it.
+
 No TensorFlow here: the checks run before it is imported (a saved network is loaded with Keras
 only by check_networks).
 
@@ -22,6 +26,7 @@ ends. Readers never take it.
 
 import contextlib
 import csv
+import dataclasses
 import fcntl
 import io
 import json
@@ -36,6 +41,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+import registry
+
+RUNS_ROOT = "runs"        # where a run lands when no --out is given
+PRIOR_IMAGES = 16         # fixed prior draws decoded at every log step (posterior.npz)
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
@@ -373,8 +382,6 @@ def read_record(path: Path, keys) -> dict:
 
 def read_config(path: Path) -> dict:
     """config.json of a run of a registered model."""
-    import registry
-
     config = read_record(path, CONFIG_KEYS)
     try:
         registry.get(config["model"])
@@ -474,8 +481,6 @@ def check_complete(run: Run) -> None:
 def read_run(path) -> Run:
     """Everything a finished run holds but its networks, checked (check_networks loads those,
     which needs TensorFlow)."""
-    import registry
-
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"{path}: no such run directory")
@@ -490,9 +495,7 @@ def read_run(path) -> Run:
 
 def check_networks(run: Run) -> None:
     """Each saved network of the run loads with Keras."""
-    import keras
-
-    import registry
+    import keras   # here, not at the top: the other checks run before TensorFlow loads
 
     for name in registry.get(run.config["model"]).networks:
         path = run.path / f"{name}{NETWORK_SUFFIX}"
@@ -502,12 +505,6 @@ def check_networks(run: Run) -> None:
             keras.models.load_model(path, compile=False)
         except Exception as error:
             raise RunDirError(f"{path} cannot be loaded as a Keras model ({first_line(error)})")
-
-
-def is_unfinished(path: Path, model_name: str) -> bool:
-    """A run of the named model stopped before its final evaluation, which can resume."""
-    return ((path / STATE_FILE).is_file() and not (path / METRICS_FILE).exists()
-            and read_config(path / CONFIG_FILE)["model"] == model_name)
 
 
 def final_metrics(path: Path) -> dict:
@@ -525,3 +522,76 @@ def elbo_converged(metrics: dict) -> bool:
 def settings_of(run: Run) -> dict:
     """The settings a run was made with, besides its model and seed."""
     return {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}
+
+
+# Run names and run states.
+
+def run_name(model: str, dataset: str, seed: int, settings: tuple = ()) -> str:
+    """<model>-<dataset>[-<setting>=<value>...]-seed<seed>: a run's directory name."""
+    return "-".join([model, dataset, *(f"{k}={v}" for k, v in settings), f"seed{seed}"])
+
+
+def run_dir(config) -> Path:
+    """The directory of a run: its --out, else runs/<model>-<dataset>-seed<seed>."""
+    if config.out:
+        return Path(config.out)
+    name = run_name(registry.spec_for(config).name, config.dataset, config.seed)
+    return Path(RUNS_ROOT) / name
+
+
+NEW = "new"                        # nothing there, or only a lock a refused start left
+NOT_A_RUN = "not a run"            # a directory holding other things
+UNSAVED = "unsaved"                # config.json but no saved state: nothing to resume
+UNFINISHED = "unfinished"          # a saved state to resume, no final evaluation at its end
+FINISHED = "finished"              # trained to its steps and evaluated
+IN_PROGRESS = "in progress"        # another process is writing it
+OTHER_SETTINGS = "other settings"  # a run of another model or with other settings
+
+
+class RunState(NamedTuple):
+    kind: str
+    reason: str = ""   # IN_PROGRESS: the writer; OTHER_SETTINGS: 'setting: saved -> asked'
+    step: int = 0      # the saved step where there is a saved state
+
+
+def run_state(path: Path, config=None, model: str | None = None) -> RunState:
+    """What the directory path holds, for a run of `model` (or of the model config describes)
+    with the settings of config, where given (all but --steps and --out must match; a saved
+    step beyond config.steps is other settings). RunDirError if config.json or state.npz
+    cannot be read."""
+    path = Path(path)
+    holder = writer_of(path)
+    if holder is not None:
+        return RunState(IN_PROGRESS, holder)
+    if is_empty(path):
+        return RunState(NEW)
+    if not is_run_dir(path):
+        return RunState(NOT_A_RUN)
+    saved = read_config(path / CONFIG_FILE)
+    if not (path / STATE_FILE).is_file():
+        return RunState(UNSAVED)
+    step = saved_step(path)
+    asked = {"model": model or registry.spec_for(config).name} if model or config else {}
+    changed = changed_settings(saved, {**asked, **(dataclasses.asdict(config) if config
+                                                   else {})})
+    if config is not None and step > config.steps:
+        changed.append(f"steps: {step} -> {config.steps}")
+    if changed:
+        return RunState(OTHER_SETTINGS, "; ".join(changed), step)
+    finished = (path / METRICS_FILE).is_file() and (config is None or step == config.steps)
+    return RunState(FINISHED if finished else UNFINISHED, step=step)
+
+
+def is_unfinished(path: Path, model_name: str) -> bool:
+    """A run of the named model stopped before its final evaluation, which can resume."""
+    return run_state(path, model=model_name).kind == UNFINISHED
+
+
+def kept_save(out_dir: Path) -> str:
+    """What a failed run left behind, and how to continue it."""
+    try:
+        step = saved_step(out_dir)
+    except RunDirError:
+        return f"nothing of the run in {out_dir} was saved"
+    return (f"the run in {out_dir} keeps its save at step {step}; continue it with --resume "
+            f"--out {out_dir}")

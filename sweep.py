@@ -11,8 +11,6 @@ unfinished; with nothing left to train, Ray is not started.
 import argparse
 import dataclasses
 import itertools
-import json
-import math
 import os
 import signal
 import sys
@@ -23,17 +21,14 @@ from typing import NamedTuple
 
 import registry
 import rundir
-from configs import (OneLineErrorParser, dataset_name, dataset_side, parse_setting,
-                     positive_int)
+import sweep_summary
+from configs import OneLineErrorParser, dataset_name, parse_setting, positive_int, seed_value
 from rundir import RunDirError
 
 ROOT = Path(__file__).resolve().parent
 SWEPT_BY_OWN_FLAG = ("dataset", "seed", "out")   # not --grid settings
-FAILURES_FILE = "failed.json"
-TIMING_FILE = "timing.json"
 CANCEL_WAIT_SECONDS = 120     # longest wait for cancelled runs to save before Ray stops
-SUMMARY_METRICS = ("log_px", "optimum_log_px", "elbo", "elbo_converged", rundir.CRITIC_ELBO,
-                   "posterior_gap", "train_seconds")
+POLL_SECONDS = 0.5            # longest wait on Ray before the driver handles a signal
 
 
 @dataclass
@@ -71,8 +66,8 @@ class Plan(NamedTuple):
 
     def config(self, steps: int | None):
         settings = {**({"steps": steps} if steps else {}), **dict(self.settings)}
-        return registry.get(self.model).default_config(
-            dataset=self.dataset, seed=self.seed, out=str(self.path), **settings)
+        return registry.default_config(self.model, dataset=self.dataset, seed=self.seed,
+                                       out=str(self.path), **settings)
 
     def describe(self) -> str:
         values = " ".join(f"{k}={v}" for k, v in self.settings)
@@ -96,10 +91,14 @@ def grid_item(text: str) -> tuple:
 
 
 def applies(name: str, model: str) -> bool:
-    """Whether a grid setting is one of the model's settings (and not one that selects it)."""
+    """Whether a grid setting is one of the model's settings, and not one that selects a
+    model (so no grid value turns the model into another)."""
     spec = registry.get(model)
     fields = {f.name for f in dataclasses.fields(spec.config_class)}
-    return name in fields and name not in spec.variant_settings
+    selecting = {setting for other in registry.names() for setting in
+                 registry.get(other).variant_settings
+                 if registry.get(other).config_class is spec.config_class}
+    return name in fields and name not in selecting
 
 
 def parse_grid(items: list, models: tuple) -> dict:
@@ -120,16 +119,6 @@ def parse_grid(items: list, models: tuple) -> dict:
     return grid
 
 
-def check_models(sweep: Sweep) -> None:
-    """ValueError if grid values turn a model into another (a variant of it)."""
-    for plan in plan_runs(sweep):
-        other = plan.config(sweep.steps).model_name()
-        if other != plan.model:
-            values = " ".join(f"{k}={v}" for k, v in plan.settings)
-            raise ValueError(f"--grid {values} makes {plan.model} the model {other}; sweep "
-                             f"--models {other} for it")
-
-
 def skipped_settings(sweep: Sweep) -> list:
     """'setting: not a setting of MODEL' for each grid setting a model runs without."""
     return [f"--grid {name} does not apply to {registry.get(model).label}; its runs use "
@@ -139,10 +128,6 @@ def skipped_settings(sweep: Sweep) -> list:
 
 # The runs: which exist, which are finished, which to train.
 
-def run_name(model: str, dataset: str, settings: tuple, seed: int) -> str:
-    return "-".join([model, dataset, *(f"{k}={v}" for k, v in settings), f"seed{seed}"])
-
-
 def plan_runs(sweep: Sweep) -> list:
     plans = []
     for model in sweep.model_names():
@@ -151,42 +136,38 @@ def plan_runs(sweep: Sweep) -> list:
                 sweep.datasets, itertools.product(*(sweep.grid[n] for n in names))):
             settings = tuple(zip(names, values))
             plans += [Plan(model, dataset, seed, settings, sweep.out_dir() /
-                           run_name(model, dataset, settings, seed)) for seed in sweep.seeds]
+                           rundir.run_name(model, dataset, seed, settings))
+                      for seed in sweep.seeds]
     return plans
 
 
 def saved_run_state(plan: Plan, config) -> str:
-    """'new', 'finished' or 'unfinished' for the run directory of a plan; RunDirError if it
-    holds a run made with other settings."""
-    path = plan.path
-    if not rundir.is_run_dir(path) or not (path / rundir.STATE_FILE).is_file():
-        return "new"
-    saved = rundir.read_config(path / rundir.CONFIG_FILE)
-    changed = rundir.changed_settings(saved, {"model": plan.model,
-                                              **dataclasses.asdict(config)})
-    done = rundir.saved_step(path)
-    if changed or done > config.steps:
-        reason = "; ".join(changed) or f"steps: {done} -> {config.steps}"
-        raise RunDirError(f"{path} holds a run made with other settings ({reason}); use "
-                          "another --out for a sweep with these settings")
-    finished = (path / rundir.METRICS_FILE).is_file() and done == config.steps
-    return "finished" if finished else "unfinished"
-
-
-def read_failures(out: Path) -> dict:
-    path = out / FAILURES_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """rundir.run_state of a plan's run directory: new (a run never saved counts as new),
+    unfinished or finished; RunDirError if it holds something else."""
+    state = rundir.run_state(plan.path, config)
+    if state.kind in (rundir.NEW, rundir.UNSAVED):
+        return rundir.NEW
+    if state.kind == rundir.OTHER_SETTINGS:
+        raise RunDirError(f"{plan.path} holds a run made with other settings ({state.reason}); "
+                          "use another --out for a sweep with these settings")
+    if state.kind == rundir.IN_PROGRESS:
+        raise rundir.RunLocked(f"{plan.path} is being written by {state.reason}; wait for it "
+                               "to finish, or stop it, before sweeping it")
+    if state.kind == rundir.NOT_A_RUN:
+        raise RunDirError(f"{plan.path} is a non-empty directory that holds no run; use "
+                          "another --out")
+    return state.kind
 
 
 def pending_runs(sweep: Sweep, plans: list) -> list:
     """(plan, config, resume) for each run to train, all checked before any is trained."""
-    failures = {} if sweep.retry_failed else read_failures(sweep.out_dir())
+    failures = {} if sweep.retry_failed else sweep_summary.read_failures(sweep.out_dir())
     pending = []
     for plan in plans:
         config = plan.config(sweep.steps)
         state = saved_run_state(plan, config)
-        if state != "finished" and plan.path.name not in failures:
-            pending.append((plan, config, state == "unfinished"))
+        if state != rundir.FINISHED and plan.path.name not in failures:
+            pending.append((plan, config, state == rundir.UNFINISHED))
     return pending
 
 
@@ -195,7 +176,7 @@ def pending_runs(sweep: Sweep, plans: list) -> list:
 def set_threads(cpus: int) -> None:
     """TensorFlow's thread pools sized to the CPUs Ray gave the task; set once per worker
     process, before TensorFlow runs its first op."""
-    import tensorflow as tf
+    import tensorflow as tf   # here, in the worker: the driver never loads TensorFlow
 
     if tf.config.threading.get_intra_op_parallelism_threads() != cpus:
         try:
@@ -211,7 +192,7 @@ def train_one(config, resume: bool, cpus: int, root: str) -> dict:
     if root not in sys.path:
         sys.path.insert(0, root)
     set_threads(cpus)
-    import training
+    import training   # here, in the worker: the driver never loads TensorFlow
 
     start, status, error = time.perf_counter(), "finished", ""
     try:
@@ -231,18 +212,16 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def start_ray(sweep: Sweep):
+def start_ray(ray, sweep: Sweep) -> None:
     import logging
 
-    import ray
-
+    signal.signal(signal.SIGTERM, interrupt)    # a job runner's stop, handled as Ctrl-C
     if sweep.address:
         ray.init(address=sweep.address, log_to_driver=False, logging_level=logging.ERROR)
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
-    signal.signal(signal.SIGTERM, interrupt)    # a job runner's stop, handled as Ctrl-C
-    return ray
+    signal.signal(signal.SIGTERM, interrupt)    # again: Ray's start installs its own
 
 
 def progress_bar(total: int):
@@ -274,18 +253,22 @@ def collect(ray, refs: dict, bar, outcomes: dict) -> None:
     """Waits for every task, a line per run as it ends, into outcomes: run name -> outcome."""
     left = list(refs)
     while left:
-        done, left = ray.wait(left, num_returns=1)
-        plan = refs[done[0]]
-        outcomes[plan.path.name] = outcome = task_outcome(ray, done[0])
-        bar.write(run_line(plan, outcome), file=sys.stdout)
-        bar.update(1)
+        # A wait with a timeout: a signal is handled (Python runs its handler) between waits,
+        # which a wait blocked in Ray until a task ends would delay past the task's end.
+        done, left = ray.wait(left, num_returns=1, timeout=POLL_SECONDS)
+        for ref in done:
+            plan = refs[ref]
+            outcomes[plan.path.name] = outcome = task_outcome(ray, ref)
+            bar.write(run_line(plan, outcome), file=sys.stdout)
+            bar.update(1)
 
 
 def cancel(ray, refs: dict) -> None:
     """Cancels the tasks and waits for the running ones to save, as a run does on SIGINT."""
     for ref in refs:
         ray.cancel(ref)
-    ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_WAIT_SECONDS)
+    if refs:
+        ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_WAIT_SECONDS)
 
 
 class RayUse(NamedTuple):
@@ -295,235 +278,29 @@ class RayUse(NamedTuple):
 
 def execute(sweep: Sweep, pending: list, outcomes: dict) -> RayUse:
     """Trains the pending runs as Ray tasks, their outcomes into outcomes (run name ->
-    outcome)."""
-    start = time.perf_counter()
-    ray = start_ray(sweep)
-    use = RayUse(time.perf_counter() - start, min(len(pending), max(1, int(
-        ray.cluster_resources().get("CPU", 1) // sweep.cpus_per_run))))
-    task = ray.remote(num_cpus=sweep.cpus_per_run, max_retries=0)(train_one)
-    refs = {task.remote(config, resume, sweep.cpus_per_run, str(ROOT)): plan
-            for plan, config, resume in pending}
-    bar = progress_bar(len(refs))
+    outcome). A stop signal at any moment from Ray's start on cancels the tasks submitted so
+    far, which save as a run does on SIGINT, and raises Stopped."""
+    import ray   # here, not at the top: --help and usage errors never start Ray
+
+    start, refs, bar = time.perf_counter(), {}, None
     try:
+        start_ray(ray, sweep)
+        use = RayUse(time.perf_counter() - start, min(len(pending), max(1, int(
+            ray.cluster_resources().get("CPU", 1) // sweep.cpus_per_run))))
+        task = ray.remote(num_cpus=sweep.cpus_per_run, max_retries=0)(train_one)
+        for plan, config, resume in pending:
+            refs[task.remote(config, resume, sweep.cpus_per_run, str(ROOT))] = plan
+        bar = progress_bar(len(refs))
         collect(ray, refs, bar, outcomes)
         return use
     except KeyboardInterrupt:
         cancel(ray, refs)
-        raise Stopped("interrupted: the runs saved what they had trained")
+        saved = "the runs saved what they had trained" if refs else "no run had started"
+        raise Stopped(f"interrupted: {saved}")
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         ray.shutdown()
-
-
-def record_failures(out: Path, outcomes: dict) -> None:
-    failures = read_failures(out)
-    failures.update({name: o["error"] for name, o in outcomes.items() if o["status"] == "failed"})
-    for name in [n for n, o in outcomes.items() if o["status"] == "finished"]:
-        failures.pop(name, None)
-    if failures:
-        rundir.write_json(out / FAILURES_FILE, failures)
-
-
-# The summary.
-
-def summary_row(plan: Plan, grid: dict, failures: dict) -> dict:
-    metrics = rundir.final_metrics(plan.path)
-    settings = dict(plan.settings)
-    status = ("finished" if metrics else "failed" if plan.path.name in failures
-              else "unfinished")
-    return {"model": plan.model, "dataset": plan.dataset, "n_points": dataset_side(
-        plan.dataset) ** 2, "seed": plan.seed, **{k: settings.get(k, "") for k in grid},
-        **{k: metrics.get(k, "") for k in SUMMARY_METRICS}, "status": status,
-        "error": failures.get(plan.path.name, "") if status == "failed" else "",
-        "run_dir": str(plan.path)}
-
-
-def number(value, digits: int = 4) -> str:
-    if value == "" or value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return f"{value:.{digits}f}"
-
-
-def markdown_summary(rows: list, grid: dict, timing: str) -> str:
-    head = ["model", "data set", "seed", *grid, "exact log p(x)", "optimum", "true ELBO",
-            "converged", "ELBO estimated by T", "posterior gap", "training time (s)",
-            "status", "run directory"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for r in rows:
-        cells = [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
-                 *(str(r[k]) for k in grid),
-                 *(number(r[k]) for k in SUMMARY_METRICS[:-1]),
-                 number(r["train_seconds"], 1),
-                 r["status"] + (f": {r['error']}" if r["error"] else ""), r["run_dir"]]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
-    return (f"# Sweep: {len(rows)} runs\n\n{timing}\n\nLog-likelihoods in nats per data "
-            "point; the posterior gap is log p(x) - true ELBO.\n\n" + "\n".join(lines) + "\n")
-
-
-def write_summary(sweep: Sweep, plans: list, timing: str) -> list:
-    """summary.csv, summary.md and the figures; returns the paths written."""
-    out = sweep.out_dir()
-    failures = read_failures(out)
-    rows = [summary_row(plan, sweep.grid, failures) for plan in plans]
-    columns = list(rows[0])
-    rundir.write_csv(out / "summary.csv", columns, rows)
-    text = markdown_summary(rows, sweep.grid, timing)
-    rundir.write_atomic(out / "summary.md", lambda p: p.write_text(text))
-    return [out / "summary.csv", out / "summary.md", *write_figures(sweep, rows)]
-
-
-# The figures.
-
-def figure_value(row: dict, key: str) -> float:
-    """A finished run's value for a figure; log_px_gap is log p(x) - optimum."""
-    if key == "log_px_gap":
-        return row["log_px"] - row["optimum_log_px"]
-    return row[key]
-
-
-def seed_stats(rows: list, key: str) -> tuple:
-    """(mean, min, max) over the finished runs among rows; NaNs when none finished."""
-    values = [figure_value(r, key) for r in rows if r["status"] == "finished"]
-    return (sum(values) / len(values), min(values), max(values)) if values else (math.nan,) * 3
-
-
-def groups_of(rows: list, key) -> dict:
-    groups = {}
-    for row in rows:
-        groups.setdefault(key(row), []).append(row)
-    return groups
-
-
-SCALING_PANELS = {"log_px_gap": "exact log p(x) - optimum", "posterior_gap":
-                  "posterior gap: log p(x) - true ELBO"}
-ROBUSTNESS_PANELS = {"elbo": "true ELBO", "log_px": "exact log p(x)"}
-LINE_STYLES = ("-", "--", ":", "-.")
-PANEL_INCHES = 4.5
-
-
-def plot_scaling(rows: list, grid: dict, path: Path) -> Path:
-    """Per model (and grid values), log p(x) - optimum and the posterior gap against the
-    number of data points: mean over seeds, min-max band."""
-    import plots
-
-    plt = plots.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(2 * PANEL_INCHES, PANEL_INCHES))
-    sizes = sorted({r["n_points"] for r in rows})
-    groups = groups_of(rows, lambda r: (r["model"], tuple(r[k] for k in grid)))
-    drawn = []        # models drawn so far: a model's grid values differ in line style
-    for (model, values), group in groups.items():
-        drawn.append(model)
-        label = " ".join([registry.get(model).label, *(f"{k}={v}" for k, v in
-                                                        zip(grid, values) if v != "")])
-        ns = sorted({r["n_points"] for r in group})
-        for ax, key in zip(axes, SCALING_PANELS):
-            mean, low, high = zip(*(seed_stats([r for r in group if r["n_points"] == n], key)
-                                    for n in ns))
-            style = dict(color=registry.colour(model), linestyle=LINE_STYLES[
-                (drawn.count(model) - 1) % len(LINE_STYLES)])
-            ax.plot(ns, mean, marker="o", label=label, **style)
-            ax.fill_between(ns, low, high, alpha=0.2, color=style["color"])
-    for ax, title in zip(axes, SCALING_PANELS.values()):
-        ax.set(xscale="log", xlabel="data points N (Npx)", title=title)
-        ax.set_xticks(sizes, [str(n) for n in sizes])
-        ax.minorticks_off()
-        ax.axhline(0.0, color="black", linewidth=0.8, linestyle=":")
-    axes[0].legend(fontsize="small")
-    fig.suptitle("Scaling with the data set: mean over seeds, band from min to max")
-    return save_figure(fig, path)
-
-
-def save_figure(fig, path: Path) -> Path:
-    import plots
-
-    fig.tight_layout()
-    rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=plots.PNG_DPI, format="png"))
-    plots.pyplot().close(fig)
-    return path
-
-
-def plot_robustness(model: str, rows: list, names: list, path: Path) -> Path:
-    """The true ELBO and log p(x) over the grid, one row of panels per data set (and per
-    value of any grid settings past the first two): a line with a seed band for one
-    setting, a heat map for two. Failed runs are marked x."""
-    import plots
-
-    plt = plots.pyplot()
-    panels = groups_of(rows, lambda r: (r["dataset"], *(r[k] for k in names[2:])))
-    fig, axes = plt.subplots(len(panels), 2, squeeze=False,
-                             figsize=(2 * PANEL_INCHES, PANEL_INCHES * len(panels)))
-    draw = robustness_line if len(names) == 1 else robustness_map
-    for ax_row, (key, group) in zip(axes, panels.items()):
-        for ax, (metric, title) in zip(ax_row, ROBUSTNESS_PANELS.items()):
-            draw(ax, group, names, metric)
-            rest = " ".join(f"{k}={v}" for k, v in zip(names[2:], key[1:]))
-            ax.set_title(" ".join(filter(None, [key[0], rest, title])))
-    fig.suptitle(f"{registry.get(model).label}: robustness over {', '.join(names)} "
-                 "\n(mean over seeds, min to max; x: a run failed)")
-    return save_figure(fig, path)
-
-
-def grid_values(rows: list, name: str) -> list:
-    return sorted({r[name] for r in rows}, key=lambda v: (isinstance(v, str), v))
-
-
-def robustness_line(ax, rows: list, names: list, metric: str) -> None:
-    name = names[0]
-    values = grid_values(rows, name)
-    stats = [seed_stats([r for r in rows if r[name] == v], metric) for v in values]
-    mean, low, high = zip(*stats)
-    positions = range(len(values))
-    ax.plot(positions, mean, marker="o", color=registry.colour(rows[0]["model"]))
-    ax.fill_between(positions, low, high, alpha=0.2, color=registry.colour(rows[0]["model"]))
-    for i, v in enumerate(values):
-        failed = sum(r[name] == v and r["status"] != "finished" for r in rows)
-        if failed:
-            ax.plot(i, 0.02, "x", color="red", markersize=12, transform=ax.get_xaxis_transform())
-    if metric == "log_px":
-        ax.axhline(rows[0]["optimum_log_px"] or -math.log(rows[0]["n_points"]), color="black",
-                   linestyle=":", linewidth=0.8, label="optimum")
-    ax.set_xticks(list(positions), [str(v) for v in values])
-    ax.set_xlabel(name)
-
-
-def robustness_map(ax, rows: list, names: list, metric: str) -> None:
-    import numpy as np
-
-    first, second = (grid_values(rows, n) for n in names[:2])
-    cells = np.full((len(second), len(first)), np.nan)
-    for i, b in enumerate(second):
-        for j, a in enumerate(first):
-            cell = [r for r in rows if r[names[0]] == a and r[names[1]] == b]
-            cells[i, j], low, high = seed_stats(cell, metric)
-            failed = sum(r["status"] != "finished" for r in cell)
-            spread = f"\n{low:.2f} to {high:.2f}" if len(cell) - failed > 1 else ""
-            text = "x failed" if failed == len(cell) else f"{cells[i, j]:.3f}{spread}" + (
-                f"\n{failed} x failed" if failed else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize="small",
-                    color="red" if failed else "black",
-                    bbox=dict(facecolor="white", alpha=0.7, edgecolor="none"))
-    image = ax.imshow(np.ma.masked_invalid(cells), cmap="viridis", aspect="auto")
-    ax.figure.colorbar(image, ax=ax)
-    ax.set_xticks(range(len(first)), [str(v) for v in first])
-    ax.set_yticks(range(len(second)), [str(v) for v in second])
-    ax.set(xlabel=names[0], ylabel=names[1])
-
-
-def write_figures(sweep: Sweep, rows: list) -> list:
-    """scaling.png when more than one data set is swept, robustness-<model>.png for each
-    model a grid setting applies to."""
-    out, paths = sweep.out_dir(), []
-    finished = [r for r in rows if r["status"] == "finished"]
-    if len(sweep.datasets) > 1 and finished:
-        paths.append(plot_scaling(finished, sweep.grid, out / "scaling.png"))
-    for model in sweep.model_names():
-        names = [name for name in sweep.grid if applies(name, model)]
-        own = [r for r in rows if r["model"] == model]
-        if names and any(r["status"] == "finished" for r in own):
-            paths.append(plot_robustness(model, own, names, out / f"robustness-{model}.png"))
-    return paths
 
 
 # Putting it together.
@@ -533,25 +310,6 @@ class SweepResult(NamedTuple):
     seconds: float          # wall time of this invocation
     ray_startup: float      # seconds to start (or join) Ray; 0 when nothing was trained
     paths: list             # the summary and figures written
-
-
-def timing_text(out: Path, outcomes: dict, seconds: float, use: RayUse) -> str:
-    """The timing of this invocation, or, when it trained nothing, of the last one that
-    trained (kept in TIMING_FILE)."""
-    if outcomes:
-        run_seconds = sum(o["seconds"] for o in outcomes.values())
-        rundir.write_json(out / TIMING_FILE, {
-            "runs": len(outcomes), "seconds": seconds, "ray_startup": use.startup,
-            "slots": use.slots, "run_seconds": run_seconds,
-            "busy_fraction": run_seconds / (use.slots * seconds)})
-    if not (out / TIMING_FILE).is_file():
-        return "No run was trained by this sweep command."
-    t = json.loads((out / TIMING_FILE).read_text())
-    return (f"The last invocation that trained took {t['seconds']:.1f} s of wall time for "
-            f"{t['runs']} runs, {t['slots']} at a time (Ray start-up {t['ray_startup']:.1f} "
-            f"s). The runs took {t['run_seconds']:.1f} s one after another (each timed in "
-            f"its task, TensorFlow's import to the final evaluation): the {t['slots']} "
-            f"slots were busy with runs {100 * t['busy_fraction']:.0f} % of the wall time.")
 
 
 def announce(sweep: Sweep, plans: list, pending: list) -> None:
@@ -577,9 +335,12 @@ def run_sweep(sweep: Sweep) -> SweepResult:
         if pending:
             use = execute(sweep, pending, outcomes)
     finally:
-        record_failures(sweep.out_dir(), outcomes)
+        sweep_summary.record_failures(sweep.out_dir(), outcomes)
     seconds = time.perf_counter() - start
-    paths = write_summary(sweep, plans, timing_text(sweep.out_dir(), outcomes, seconds, use))
+    timing = sweep_summary.timing_text(sweep.out_dir(), outcomes, seconds, use.startup, use.slots)
+    grid_names = {model: [name for name in sweep.grid if applies(name, model)]
+                  for model in sweep.model_names()}
+    paths = sweep_summary.write_summary(sweep.out_dir(), plans, sweep.grid, grid_names, timing)
     return SweepResult(outcomes, seconds, use.startup, paths)
 
 
@@ -592,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--datasets", nargs="+", type=dataset_name, default=["4px", "9px"],
                         metavar="Npx", help="data sets, each Npx with N = k * k >= 4 "
                                             "(default: 4px 9px)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED",
+    parser.add_argument("--seeds", nargs="+", type=seed_value, default=[0, 1, 2], metavar="SEED",
                         help="seeds of every run (default: 0 1 2)")
     parser.add_argument("--grid", action="append", type=grid_item, default=[],
                         metavar="SETTING=V1,V2,...",
@@ -625,7 +386,6 @@ def sweep_from_args(parser, argv) -> Sweep:
         grid = parse_grid(args.pop("grid"), models)
         sweep = Sweep(models=models, grid=grid, datasets=tuple(dict.fromkeys(
             args.pop("datasets"))), seeds=tuple(dict.fromkeys(args.pop("seeds"))), **args)
-        check_models(sweep)
     except ValueError as error:
         parser.error(str(error))
     return sweep
@@ -639,7 +399,7 @@ def main(argv=None) -> None:
     except RunDirError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except (Stopped, KeyboardInterrupt) as stopped:
-        parser.exit(130, f"{parser.prog}: {stopped or 'interrupted'}; run the same command "
+        parser.exit(130, f"{parser.prog}: {str(stopped) or 'interrupted'}; run the same command "
                          "again to resume\n")
     print("\n".join(f"wrote {path}" for path in result.paths))
     failed = sum(o["status"] != "finished" for o in result.outcomes.values())

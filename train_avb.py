@@ -1,14 +1,15 @@
 """Train Adversarial Variational Bayes on the one-hot pixel data and save the run."""
 
-from configs import AVBConfig, parse_config
+import runstart
+import startup
+from configs import AVBConfig
 
 
 def main(argv=None) -> None:
-    request = parse_config(AVBConfig, __doc__, argv)
-    import startup
-    import training
+    request = runstart.parse_run(AVBConfig, __doc__, argv)
+    import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
 
-    startup.end_process(training.run(request))
+    startup.end_process(scriptrun.run(request))
 
 
 if __name__ == "__main__":

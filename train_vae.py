@@ -1,15 +1,16 @@
 """Train a VAE on the one-hot pixel data and save the run; --importance-samples K trains an
 IWAE instead, --posterior flow a VAE with a normalizing-flow posterior."""
 
-from configs import VAEConfig, parse_config
+import runstart
+import startup
+from configs import VAEConfig
 
 
 def main(argv=None) -> None:
-    request = parse_config(VAEConfig, __doc__, argv)
-    import startup
-    import training
+    request = runstart.parse_run(VAEConfig, __doc__, argv)
+    import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
 
-    startup.end_process(training.run(request))
+    startup.end_process(scriptrun.run(request))
 
 
 if __name__ == "__main__":

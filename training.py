@@ -6,11 +6,8 @@ import startup
 startup.import_tensorflow()   # before Keras or TensorFlow load, to keep their start-up quiet
 
 import dataclasses
-import errno
-import os
 import platform
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -18,23 +15,19 @@ from typing import NamedTuple
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 import data
 import evaluation
 import registry
 import rundir
-from configs import TrainConfig, default_out_dir
+from configs import TrainConfig
+from memory import OutOfMemory, check_memory
+from monitor import TensorBoardLog, progress_display
 from networks import LATENT_DIM
-from rundir import Snapshot, WriteFailed
+from rundir import PRIOR_IMAGES, Snapshot
 
-PRIOR_IMAGES = 16           # fixed prior draws decoded at every log step
 CHECKPOINT_SECONDS = 30     # longest wall time between saves of the whole run
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-BYTES_PER_FLOAT = 4
-WORK_COPIES = 3             # values, gradients and a working copy of each activation
-PARAMETER_COPIES = 4        # each weight, its gradient and Adam's two moments
-ADVERSARY_BATCHES = 2       # a critic sees a batch of posterior and one of prior samples
 
 
 class RunResult(NamedTuple):
@@ -62,17 +55,20 @@ class NonFiniteError(Exception):
     """Training produced NaN or Inf; the run was saved at the last finite log step."""
 
 
-class OutOfMemory(Exception):
-    """The run needs more memory than there is; nothing was written, or the run was kept at its
-    last save."""
-
-
 class Interrupted(Exception):
     """SIGINT or SIGTERM stopped the run; it was saved at its last log step."""
 
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.signum = signum
+
+
+def train_step_at(model, x_all, config: TrainConfig, step):
+    """Training iteration `step` (a scalar tensor) as the loop runs it: its batch of x_all and
+    its noise are keyed on (seed, step), so it is the same however the run is split."""
+    step_key = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(step, tf.int64)])
+    batch_seed, step_seed = tf.unstack(tf.random.experimental.stateless_split(step_key, 2))
+    return model.train_step(data.sample_batch(x_all, config.batch_size, batch_seed), step_seed)
 
 
 def make_chunk_runner(model, x_all, config: TrainConfig):
@@ -89,11 +85,7 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
     @tf.function(jit_compile=True)
     def run_chunk(first_step, n_steps):
         def body(i, sums, first_nonfinite):
-            step_key = tf.stack([tf.constant(config.seed, tf.int64),
-                                 tf.cast(first_step + i, tf.int64)])
-            batch_seed, step_seed = tf.unstack(tf.random.experimental.stateless_split(step_key, 2))
-            metrics = model.train_step(data.sample_batch(x_all, config.batch_size, batch_seed),
-                                       step_seed)
+            metrics = train_step_at(model, x_all, config, first_step + i)
             values = tf.stack([metrics[name] for name in model.spec.metric_names])
             nonfinite_at = tf.where(tf.math.is_finite(values), n_steps, i)
             return i + 1, sums + values, tf.minimum(first_nonfinite, nonfinite_at)
@@ -115,77 +107,6 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
                      weights_finite)
 
     return run_chunk
-
-
-class MemoryNeeds(NamedTuple):
-    """Rough upper bounds, in bytes, on the memory parts of a run hold (what -> bytes)."""
-    one_at_a_time: dict     # computations run one after another: the largest counts
-    throughout: dict        # what is held for the whole run
-
-
-def memory_needs(config: TrainConfig, n_points: int, n_pixels: int) -> MemoryNeeds:
-    """The widest, deepest network's activations for the rows each computation feeds it
-    (a training batch, the posterior snapshot, the evaluation's latent grid and ELBO samples);
-    the weights and optimiser state; the posterior snapshots of every log step."""
-    settings = dataclasses.asdict(config)
-    widths = {name[:-len("_width")]: value for name, value in settings.items()
-              if name.endswith("_width")}
-    depths = {net: settings.get(f"{net}_depth", 1) for net in widths}
-    widest, deepest = max([n_pixels, *widths.values()]), max([1, *depths.values()])
-    layers = f" through up to {deepest} layers of up to {widest} units"
-    rows = {f"a training step at --batch-size {config.batch_size}":
-            ADVERSARY_BATCHES * config.batch_size,
-            f"the posterior snapshot at --posterior-samples {config.posterior_samples}":
-            n_points * config.posterior_samples,
-            "the evaluation's latent grid": evaluation.GRID_POINTS ** 2,
-            "the ELBO evaluation": evaluation.ELBO_SAMPLES * n_points}
-    logs = -(-config.steps // config.log_every)
-    snapshot_floats = (n_points * (config.posterior_samples * LATENT_DIM + n_pixels)
-                       + PRIOR_IMAGES * n_pixels)
-    parameters = sum((depths[net] + 1) * widths[net] ** 2 for net in widths)
-    return MemoryNeeds(
-        {what + layers: n * widest * deepest * WORK_COPIES * BYTES_PER_FLOAT
-         for what, n in rows.items()},
-        {"the weights and optimiser state": parameters * PARAMETER_COPIES * BYTES_PER_FLOAT,
-         f"the snapshots of {logs} log steps (--steps / --log-every)":
-         logs * snapshot_floats * BYTES_PER_FLOAT})
-
-
-def available_memory() -> int:
-    """Bytes of memory this process can still take: MemAvailable (else the free pages), and
-    no more than a cgroup limit (in a container) leaves."""
-    try:
-        meminfo = dict(line.split(":", 1) for line in
-                       Path("/proc/meminfo").read_text().splitlines())
-        available = int(meminfo["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    cgroup = Path("/sys/fs/cgroup")
-    try:
-        limit = (cgroup / "memory.max").read_text().strip()
-        if limit != "max":
-            used = int((cgroup / "memory.current").read_text())
-            available = min(available, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return available
-
-
-def gib(n_bytes: int) -> str:
-    return f"{n_bytes / 2**30:,.1f} GiB"
-
-
-def check_memory(config: TrainConfig, n_points: int, n_pixels: int) -> None:
-    """Raises OutOfMemory, before anything is built or written, if the run cannot fit."""
-    needs = memory_needs(config, n_points, n_pixels)
-    total = max(needs.one_at_a_time.values()) + sum(needs.throughout.values())
-    available = available_memory()
-    if total > available:
-        every = {**needs.one_at_a_time, **needs.throughout}
-        largest = max(every, key=every.get)
-        raise OutOfMemory(f"not enough memory: the run needs about {gib(total)}, "
-                          f"{gib(every[largest])} of it for {largest}, and "
-                          f"{gib(available)} is available")
 
 
 def package_versions() -> dict:
@@ -270,39 +191,13 @@ def nonfinite_message(model, chunk: Chunk, first_step: int, n_steps: int) -> str
     return f"a weight became NaN or Inf by step {first_step + n_steps}"
 
 
-class LineProgress:
-    """Stands in for the progress bar where stderr is no terminal (a log file, a job runner):
-    one plain line per log step on stdout, without carriage returns."""
-
-    def __init__(self, desc: str, total: int, initial: int):
-        self.desc, self.total, self.n = desc, total, initial
-
-    def update(self, n: int) -> None:
-        self.n += n
-
-    def set_postfix(self, postfix: dict) -> None:
-        values = "  ".join(f"{name} {value}" for name, value in postfix.items())
-        print(f"{self.desc}: step {self.n}/{self.total}  {values}", flush=True)
-
-    def close(self) -> None:
-        pass
-
-
-def progress_display(desc: str, total: int, initial: int, show: bool):
-    """A progress bar on a terminal, plain lines elsewhere, nothing unless show."""
-    if show and not sys.stderr.isatty():
-        return LineProgress(desc, total, initial)
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not show,
-                dynamic_ncols=True)
-
-
 class Trainer:
     """One run in training: the model, what it has logged, and its run directory. Whoever
     makes one holds the run's writer lock (train does)."""
 
     def __init__(self, config: TrainConfig, resume: bool):
         self.config = config
-        self.out_dir = Path(default_out_dir(config))
+        self.out_dir = rundir.run_dir(config)
         self.dataset = data.load(config.dataset)
         check_memory(config, self.dataset.n_points, self.dataset.n_pixels)
         keras.utils.set_random_seed(config.seed)
@@ -376,14 +271,14 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> R
     rundir.RunLocked if another process holds it). Raises Interrupted or NonFiniteError after
     saving, rundir.WriteFailed if a file cannot be written and OutOfMemory if the run does not
     fit, each keeping the last complete save."""
-    out_dir = Path(default_out_dir(config))
+    out_dir = rundir.run_dir(config)
     with rundir.writing(out_dir):
         try:
             return train_locked(config, progress, resume)
         except (tf.errors.ResourceExhaustedError, MemoryError) as error:
             startup.mark_teardown_unsafe()
             raise OutOfMemory(f"out of memory ({rundir.first_line(error)}); "
-                              f"{kept_save(out_dir)}") from None
+                              f"{rundir.kept_save(out_dir)}") from None
 
 
 def train_locked(config: TrainConfig, progress: bool, resume: bool) -> RunResult:
@@ -405,77 +300,3 @@ def train_locked(config: TrainConfig, progress: bool, resume: bool) -> RunResult
     return RunResult(trainer.out_dir, trainer.record.history, trainer.evaluate())
 
 
-class TensorBoardLog:
-    """The run's metrics as TensorBoard scalars. A write that fails (TensorFlow reports a full
-    disk as ResourceExhaustedError) raises WriteFailed naming the directory and the cause."""
-
-    CAUSES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EACCES,
-                                                  errno.EROFS, errno.EIO))
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.writer = self._writing(tf.summary.create_file_writer, str(directory))
-
-    def _writing(self, write, *args):
-        try:
-            return write(*args)
-        except tf.errors.OpError as error:
-            cause = next((c for c in self.CAUSES if c in error.message), rundir.first_line(error))
-            raise WriteFailed(f"cannot write {self.directory} ({cause})") from None
-
-    def log(self, row: dict) -> None:
-        def write():
-            with self.writer.as_default(step=row["step"]):
-                for name, value in row.items():
-                    if name not in ("step", "seconds") and value != "":
-                        tf.summary.scalar(name, value)
-        self._writing(write)
-
-    def close(self) -> None:
-        self._writing(self.writer.close)
-
-
-def report(result: RunResult) -> None:
-    """A short summary of a finished run on stdout."""
-    m = result.metrics
-    print(f"exact log p(x) {m['log_px']:.4f}  (optimum {m['optimum_log_px']:.4f})")
-    if "elbo" in m:
-        print(f"ELBO {m['elbo']:.4f}  posterior gap {m['posterior_gap']:.4f}")
-    if "elbo_estimated_by_T" in m:
-        print(f"ELBO estimated by T {m['elbo_estimated_by_T']:.4f}  (biased estimate)")
-    print(f"{m['steps']} steps in {m['train_seconds']:.1f} s ({m['steps_per_second']:.0f} steps/s)"
-          f"; run saved in {result.out_dir}")
-
-
-def kept_save(out_dir: Path) -> str:
-    """What a failed run left behind, and how to continue it."""
-    try:
-        step = rundir.saved_step(out_dir)
-    except rundir.RunDirError:
-        return f"nothing of the run in {out_dir} was saved"
-    return (f"the run in {out_dir} keeps its save at step {step}; continue it with --resume "
-            f"--out {out_dir}")
-
-
-def run(request) -> int:
-    """Trains and reports as a script does; returns the exit status."""
-    name, out_dir = request.config.model_name(), Path(default_out_dir(request.config))
-    try:
-        report(train(request.config, resume=request.resume))
-    except Interrupted as stopped:
-        print(f"{name}: {stopped}", file=sys.stderr)
-        return 128 + stopped.signum
-    except rundir.RunLocked as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
-        return 2
-    except (NonFiniteError, OutOfMemory) as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
-        return 1
-    except WriteFailed as error:
-        print(f"{name}: error: {error}; {kept_save(out_dir)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted outside the training loop; what the run had saved is in "
-              f"{default_out_dir(request.config)}", file=sys.stderr)
-        return 128 + signal.SIGINT
-    return 0

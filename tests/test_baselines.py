@@ -13,7 +13,9 @@ import tensorflow as tf
 import evaluation
 import registry
 import train_vae
-from configs import VAEConfig, make_config, parse_config
+from configs import VAEConfig
+from registry import make_config
+from runstart import parse_run
 from data import load
 from tests.test_evaluation import ENTROPY_TOLERANCE
 from tests.test_scripts import TINY, loaded_input_count
@@ -38,11 +40,13 @@ def tiny_model(**settings):
 
 
 def test_model_names_of_the_variants():
-    assert make_config(VAEConfig).model_name() == "vae"
-    assert make_config(VAEConfig, importance_samples=2).model_name() == "iwae"
-    assert make_config(VAEConfig, posterior="flow").model_name() == "flow"
+    def model_name(config):
+        return registry.spec_for(config).name
+    assert model_name(make_config(VAEConfig)) == "vae"
+    assert model_name(make_config(VAEConfig, importance_samples=2)) == "iwae"
+    assert model_name(make_config(VAEConfig, posterior="flow")) == "flow"
     for name in ("iwae", "flow"):
-        assert registry.get(name).default_config().model_name() == name
+        assert model_name(registry.default_config(name)) == name
     with pytest.raises(ValueError, match="gaussian posterior"):
         VAEConfig(importance_samples=2, posterior="flow")
 
@@ -50,7 +54,8 @@ def test_model_names_of_the_variants():
 def test_labels_name_the_settings_of_the_run():
     iwae = registry.get("iwae")
     assert iwae.run_label({"importance_samples": 4}) == "IWAE (K=4)"
-    assert iwae.run_label() == f"IWAE (K={registry.IWAE_DEFAULT_SAMPLES})"
+    assert iwae.run_label(registry.default_config("iwae")) == \
+        f"IWAE (K={registry.IWAE_DEFAULT_SAMPLES})"
     assert iwae.run_label({}) == "IWAE (K=?)"
     assert registry.get("flow").run_label({"posterior": "flow"}) == "flow VAE"
 
@@ -65,7 +70,7 @@ def test_variant_defaults_apply_only_to_their_variant_and_yield_to_flags():
 
 def test_iwae_and_flow_together_are_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
-        parse_config(VAEConfig, "", ["--importance-samples", "2", "--posterior", "flow"])
+        parse_run(VAEConfig, "", ["--importance-samples", "2", "--posterior", "flow"])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and len(err.strip().splitlines()) == 1
     assert "--importance-samples" in err and "flow" in err

@@ -6,10 +6,8 @@ import sys
 
 import tensorflow as tf
 
+from benchmarks import measure, report
 from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import bench  # noqa: E402
 
 
 def test_flops_count_live_products_only():
@@ -29,28 +27,28 @@ def test_flops_count_live_products_only():
 
     graph = step.get_concrete_function().graph
     expected = 2 * (m * k * n1 + m * n1 * n2) + 2 * m * n2 * n1 + 2 * k * m * n1
-    assert bench.graph_flops(graph) == expected
+    assert measure.graph_flops(graph) == expected
 
 
 def test_bench_script_writes_its_report(tmp_path):
     out = tmp_path / "RESULTS.md"
     result = subprocess.run(
-        [sys.executable, "benchmarks/bench.py", "--seconds", "0.05", "--models", "vae",
+        [sys.executable, "-m", "benchmarks.bench", "--seconds", "0.05", "--models", "vae",
          "--configs", "default", "--skip-runs", "--out", str(out)], cwd=ROOT,
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     assert "## Machine" in text and "Peak: **" in text
-    for style in bench.STYLES:
+    for style in report.STYLES:
         assert f"| VAE | default | {style} |" in text
     record = json.loads((tmp_path / "results.json").read_text())
-    assert len(record["throughput"]) == len(bench.STYLES)
+    assert len(record["throughput"]) == len(report.STYLES)
     assert all(r["steps_per_second"] > 0 and r["flops_per_step"] > 0
                for r in record["throughput"])
     assert max(record["matmul_peak_gflops"].values()) > 0
 
     again = tmp_path / "again.md"
-    result = subprocess.run([sys.executable, "benchmarks/bench.py", "--from-json",
+    result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--from-json",
                              str(tmp_path / "results.json"), "--out", str(again)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -60,7 +58,7 @@ def test_bench_script_writes_its_report(tmp_path):
 def test_bench_refuses_a_file_that_is_not_its_record(tmp_path):
     bad = tmp_path / "results.json"
     bad.write_text('{"machine": {}}')
-    result = subprocess.run([sys.executable, "benchmarks/bench.py", "--from-json", str(bad),
+    result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--from-json", str(bad),
                              "--out", str(tmp_path / "RESULTS.md")], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
@@ -70,14 +68,14 @@ def test_bench_refuses_a_file_that_is_not_its_record(tmp_path):
 
 def test_targets_say_by_how_much_they_are_missed():
     rates = {"eager": 5.0, "tf.function per step": 50.0, "compiled multi-step loop": 60.0}
-    results = [bench.Throughput("avb", "paper-like", style, rate, 2e9)
+    results = [report.Throughput("avb", "paper-like", style, rate, 2e9)
                for style, rate in rates.items()]
     rows = {target: (measured, miss) for target, measured, miss
-            in bench.targets(results, [], peak=150.0, help_time=0.7)}
+            in report.targets(results, [], peak=150.0, help_time=0.7)}
     assert rows["paper-like AVB: >= 75% of the matmul peak"] == ("80.0%", None)
     assert rows["paper-like AVB: >= 4.0x eager"] == ("12.00x", None)
     assert rows["paper-like AVB: >= 1.3x tf.function per step"] == ("1.20x", "8 % short")
     assert rows["`train_avb.py --help` < 0.5 s"] == ("0.70 s", "0.20 s too slow")
-    limit = "\n".join(bench.paper_like_limit(results, {"[512, 256] x [256, 256]": 100.0}))
+    limit = "\n".join(report.paper_like_limit(results, {"[512, 256] x [256, 256]": 100.0}))
     assert "16.7 ms per iteration" in limit and "20.0 ms" in limit
     assert "15.4 ms" in limit and "20.0 ms at the [512, 256] x [256, 256] rate" in limit

@@ -14,7 +14,8 @@ import pytest
 
 import compare
 import training
-from configs import VAEConfig, make_config
+from configs import VAEConfig
+from registry import make_config
 from data import load
 from tests.conftest import ROOT
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import data
-from configs import AVBConfig, VAEConfig, dataset_side, make_config
+from configs import AVBConfig, VAEConfig
+from registry import make_config
 from tests.test_scripts import TINY, run_script
 
 
@@ -23,7 +24,7 @@ def test_perfect_squares_name_data_sets(name, side):
                                          ("016px", "not a data set name")])
 def test_other_names_are_refused_in_one_line(name, reason):
     with pytest.raises(ValueError, match=reason):
-        dataset_side(name)
+        data.check_name(name)
 
 
 def test_measured_defaults_stay_and_larger_sets_scale_the_9px_steps():

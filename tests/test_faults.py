@@ -13,9 +13,11 @@ import pytest
 import tensorflow as tf
 
 import rundir
+import scriptrun
 import startup
 import training
-from configs import INT32_MAX, SEED_MAX, RunRequest, VAEConfig
+from configs import INT32_MAX, SEED_MAX, VAEConfig
+from runstart import RunRequest
 from rundir import read_history
 from tests.conftest import ROOT
 from tests.test_robustness import (assert_usage_error, saved_step, snapshot_files,
@@ -82,7 +84,7 @@ def test_a_failed_write_keeps_the_last_save_resumable(tmp_path, monkeypatch, cap
         replace(source, target)
     monkeypatch.setattr(os, "replace", failing_replace)
     config = VAEConfig(**TINY_VAE, seed=SEED_MAX, out=str(out))
-    assert training.run(RunRequest(config, resume=False)) == 1
+    assert scriptrun.run(RunRequest(config, resume=False)) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and str(out / rundir.POSTERIOR_FILE) in lines[0], lines
     assert "No space left on device" in lines[0] and f"--resume --out {out}" in lines[0]
@@ -119,7 +121,7 @@ def test_a_full_disk_under_tensorboard_is_a_write_failure_not_memory(tmp_path, m
                                                "on device\n\tCould not flush events file.")
     monkeypatch.setattr(tf.summary, "scalar", full)
     out = tmp_path / "run"
-    assert training.run(RunRequest(VAEConfig(**TINY_VAE, out=str(out)), resume=False)) == 1
+    assert scriptrun.run(RunRequest(VAEConfig(**TINY_VAE, out=str(out)), resume=False)) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and f"cannot write {out / 'tensorboard'} (No space left on device)" \
         in lines[0], lines
@@ -151,11 +153,12 @@ def test_a_batch_beyond_memory_is_one_line_and_writes_nothing(tmp_path):
 def test_tensorflow_running_out_of_memory_is_one_line_and_no_crash(tmp_path):
     """Past the estimate (told there is memory enough), TensorFlow's own allocation fails: one
     line, exit status 1, and no abort in TensorFlow's teardown ("double free or corruption")."""
-    code = ("import startup, training\n"
-            "from configs import RunRequest, VAEConfig\n"
-            "training.available_memory = lambda: 2 ** 60\n"
+    code = ("import memory, scriptrun, startup\n"
+            "from configs import VAEConfig\n"
+            "from runstart import RunRequest\n"
+            "memory.available_memory = lambda: 2 ** 60\n"
             f"config = VAEConfig(steps=10, batch_size=2000000000, out={str(tmp_path)!r})\n"
-            "startup.end_process(training.run(RunRequest(config, resume=False)))\n")
+            "startup.end_process(scriptrun.run(RunRequest(config, resume=False)))\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=300)
     assert_one_line(result, 1, "out of memory", "nothing of the run")

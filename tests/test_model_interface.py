@@ -27,9 +27,6 @@ from tests.conftest import ROOT
 class FixedVarianceConfig(VAEConfig):
     posterior_std: float = field(default=0.3, metadata={"help": "std of q(z|x) in each dim"})
 
-    def model_name(self) -> str:
-        return "fixed-var-vae"
-
 
 class FixedVarianceVAE(Model):
     """q(z|x) = N(mu(x), posterior_std^2 I): only the mean is learned."""

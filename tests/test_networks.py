@@ -90,8 +90,8 @@ SMALL = {"encoder_width": 8, "decoder_width": 8, "adversary_width": 8}
 def test_every_registered_model_exposes_its_metrics_and_networks(name):
     spec = registry.get(name)
     fields = {f.name for f in dataclasses.fields(spec.config_class)}
-    config = spec.default_config(**{k: v for k, v in SMALL.items() if k in fields})
-    assert config.model_name() == name and registry.spec_for(config) is spec
+    config = registry.default_config(name, **{k: v for k, v in SMALL.items() if k in fields})
+    assert registry.spec_for(config).name == name and registry.spec_for(config) is spec
     model = spec.build(config, 4)
     metrics = model.train_step(data.load("4px").x, [0, 1])
     assert list(metrics) == list(spec.metric_names)

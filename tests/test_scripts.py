@@ -56,7 +56,7 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     np.testing.assert_array_equal(posterior["steps"], [10, 20, 30])
     assert posterior["z"].shape == (3, 9, 8, 2)
     assert posterior["reconstructions"].shape == (3, 9, 9)
-    assert posterior["prior_images"].shape == (3, training.PRIOR_IMAGES, 9)
+    assert posterior["prior_images"].shape == (3, rundir.PRIOR_IMAGES, 9)
 
     assert set(NETWORK_INPUTS[model]) == set(spec.networks)
     for name, n_inputs in NETWORK_INPUTS[model].items():

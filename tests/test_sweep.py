@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+import plots
 import rundir
 import sweep
 import training
@@ -148,7 +149,7 @@ def test_figures_of_every_shape_are_drawn(tmp_path):
     rows[-1] = {**rows[-1], "status": "failed", "log_px": "", "elbo": ""}
     grid = {"adversary_learning_rate": (1e-3, 5e-3), "adversary_width": (8, 16)}
     finished = [r for r in rows if r["status"] == "finished"]
-    paths = [sweep.plot_scaling(finished, grid, tmp_path / "scaling.png"),
-             sweep.plot_robustness("avb", rows, list(grid), tmp_path / "map.png"),
-             sweep.plot_robustness("avb", rows, list(grid)[:1], tmp_path / "line.png")]
+    paths = [plots.plot_scaling(finished, grid, tmp_path / "scaling.png"),
+             plots.plot_robustness("avb", rows, list(grid), tmp_path / "map.png"),
+             plots.plot_robustness("avb", rows, list(grid)[:1], tmp_path / "line.png")]
     assert all(path.stat().st_size > 0 for path in paths)

@@ -1,0 +1,104 @@
+"""A training script's start: its command line parsed into checked settings, and its run
+directory checked and claimed (the writer lock), before anything is written or TensorFlow
+loads, so that every usage error is one line with exit status 2.
+
+No TensorFlow here.
+"""
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import NamedTuple
+
+import registry
+import rundir
+from configs import TrainConfig
+
+
+class RunRequest(NamedTuple):
+    """What a training script was asked to do."""
+    config: TrainConfig
+    resume: bool
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true", default=False,
+                       help="replace the run already in --out (only its run files are removed)")
+    group.add_argument("--resume", action="store_true", default=False,
+                       help="continue the run in --out from its last saved state up to --steps "
+                            "in total; settings not given are read from its config.json, and "
+                            "changing any other than --steps is refused")
+
+
+def parse_run(config_class, description: str, argv=None) -> RunRequest:
+    """Parses the command line and checks --out against what is on disk, holding the run's
+    writer lock from here on; every usage error stops the script (exit status 2)."""
+    parser = registry.build_parser(config_class, description)
+    _add_run_flags(parser)
+    given = vars(parser.parse_args(argv))
+    overwrite, resume = given.pop("overwrite"), given.pop("resume")
+    try:
+        config = registry.make_config(config_class, **given)
+    except ValueError as error:
+        parser.error(str(error))
+    out = rundir.run_dir(config)
+
+    def checked_config():
+        if resume:
+            return resumed_config(config_class, out, given)
+        check_new_run(out, overwrite)
+        return config
+    try:
+        config = claim_run(out, checked_config)
+    except rundir.RunLocked as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except rundir.RunDirError as error:
+        parser.error(str(error))
+    return RunRequest(config, resume)
+
+
+def claim_run(out: Path, check):
+    """Takes the writer lock of the run in out for the rest of the process, and returns
+    check(), which reads and checks the run on disk, run while the lock is held. Where no
+    writer has made the lock file yet, check() runs first too, so that a run it refuses leaves
+    nothing behind (not even the lock file)."""
+    rundir.check_writable(out)
+    if not (out / rundir.LOCK_FILE).is_file():
+        check()
+        out.mkdir(parents=True, exist_ok=True)
+    rundir.acquire_lock(out)
+    config = check()
+    rundir.sign_lock(out)
+    return config
+
+
+def check_new_run(out: Path, overwrite: bool) -> None:
+    """A new run may go into a missing or empty directory, or over an old run with --overwrite."""
+    rundir.check_writable(out)
+    state = rundir.run_state(out)
+    if state.kind == rundir.IN_PROGRESS:
+        raise rundir.RunLocked(f"{out} is being written by {state.reason}; wait for it to "
+                               "finish, or stop it, before writing this run")
+    if state.kind == rundir.NOT_A_RUN:
+        raise rundir.RunDirError(f"--out {out} is a non-empty directory that holds no run; "
+                                 "choose another --out")
+    if state.kind != rundir.NEW and not overwrite:
+        raise rundir.RunDirError(f"--out {out} already holds a run; pass --overwrite to "
+                                 "replace it, or --resume to continue it")
+
+
+def resumed_config(config_class, out: Path, given: dict):
+    """The settings of the run saved in out, with the flags given (only --steps may differ).
+    A run at its last step without metrics.json still needs its final evaluation."""
+    rundir.check_writable(out)
+    saved = rundir.saved_settings(out, [f.name for f in dataclasses.fields(config_class)])
+    config = registry.make_config(config_class, **{**saved, **given, "out": str(out)})
+    state = rundir.run_state(out, config)
+    if state.step > config.steps or state.kind == rundir.FINISHED:
+        raise rundir.RunDirError(f"--resume: the run in {out} is already at step {state.step}; "
+                                 f"pass --steps above {state.step} to continue it")
+    if state.kind == rundir.OTHER_SETTINGS:
+        raise rundir.RunDirError(f"--resume: the run in {out} was made with other settings ("
+                                 f"{state.reason}); use a new --out for a new run")
+    return config

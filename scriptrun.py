@@ -1,0 +1,49 @@
+"""What a training script does once its command line is parsed and its run claimed
+(runstart.py): train, print a summary, and turn each way a run can end into one line and an
+exit status: 0 finished, 1 failed (NaN, memory, a write), 2 refused, 128 + N stopped by
+signal N."""
+
+import signal
+import sys
+
+import registry
+import rundir
+import training
+from memory import OutOfMemory
+from rundir import WriteFailed
+
+
+def report(result: training.RunResult) -> None:
+    """A short summary of a finished run on stdout."""
+    m = result.metrics
+    print(f"exact log p(x) {m['log_px']:.4f}  (optimum {m['optimum_log_px']:.4f})")
+    if "elbo" in m:
+        print(f"ELBO {m['elbo']:.4f}  posterior gap {m['posterior_gap']:.4f}")
+    if rundir.CRITIC_ELBO in m:
+        print(f"ELBO estimated by T {m[rundir.CRITIC_ELBO]:.4f}  (biased estimate)")
+    print(f"{m['steps']} steps in {m['train_seconds']:.1f} s ({m['steps_per_second']:.0f} steps/s)"
+          f"; run saved in {result.out_dir}")
+
+
+def run(request) -> int:
+    """Trains and reports as a script does; returns the exit status."""
+    name, out_dir = registry.spec_for(request.config).name, rundir.run_dir(request.config)
+    try:
+        report(training.train(request.config, resume=request.resume))
+    except training.Interrupted as stopped:
+        print(f"{name}: {stopped}", file=sys.stderr)
+        return 128 + stopped.signum
+    except rundir.RunLocked as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 2
+    except (training.NonFiniteError, OutOfMemory) as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 1
+    except WriteFailed as error:
+        print(f"{name}: error: {error}; {rundir.kept_save(out_dir)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted outside the training loop; what the run had saved is in "
+              f"{out_dir}", file=sys.stderr)
+        return 128 + signal.SIGINT
+    return 0
