@@ -63,12 +63,14 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-def train_step_at(model, x_all, config: TrainConfig, step):
-    """Training iteration `step` (a scalar tensor) as the loop runs it: its batch of x_all and
-    its noise are keyed on (seed, step), so it is the same however the run is split."""
-    step_key = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(step, tf.int64)])
+def train_step_at(model, x_all, batch_size: int, seed, step):
+    """Training iteration `step` as the loop runs it: its batch of x_all and its noise are
+    keyed on (seed, step), so it is the same however the run is split. seed and step are int64
+    and int32 scalar tensors: a compiled loop takes the seed as an input, not a constant, so
+    that runs differing only in their seed share one compiled program."""
+    step_key = tf.stack([seed, tf.cast(step, tf.int64)])
     batch_seed, step_seed = tf.unstack(tf.random.experimental.stateless_split(step_key, 2))
-    return model.train_step(data.sample_batch(x_all, config.batch_size, batch_seed), step_seed)
+    return model.train_step(data.sample_batch(x_all, batch_size, batch_seed), step_seed)
 
 
 def make_chunk_runner(model, x_all, config: TrainConfig):
@@ -80,12 +82,13 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
     n_points, k = x_all.shape[0], config.posterior_samples
     x_repeated = tf.repeat(x_all, k, axis=0)
     z_prior = tf.random.stateless_normal([PRIOR_IMAGES, LATENT_DIM], [config.seed, PRIOR_IMAGES])
+    seed = tf.constant(config.seed, tf.int64)     # captured: an input of the compiled loop
     weights = network_weights(model)
 
     @tf.function(jit_compile=True)
     def run_chunk(first_step, n_steps):
         def body(i, sums, first_nonfinite):
-            metrics = train_step_at(model, x_all, config, first_step + i)
+            metrics = train_step_at(model, x_all, config.batch_size, seed, first_step + i)
             values = tf.stack([metrics[name] for name in model.spec.metric_names])
             nonfinite_at = tf.where(tf.math.is_finite(values), n_steps, i)
             return i + 1, sums + values, tf.minimum(first_nonfinite, nonfinite_at)
@@ -97,8 +100,7 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
         n_run, sums, first_nonfinite = tf.while_loop(
             all_finite_so_far, body,
             (tf.constant(0), tf.zeros([n_metrics]), tf.fill([n_metrics], n_steps)))
-        snapshot_key = tf.stack([tf.constant(config.seed, tf.int64),
-                                 -tf.cast(first_step + n_steps, tf.int64)])
+        snapshot_key = tf.stack([seed, -tf.cast(first_step + n_steps, tf.int64)])
         z = tf.reshape(model.sample_posterior(x_repeated, snapshot_key), [n_points, k, -1])
         snapshot = Snapshot(z, tf.sigmoid(model.decoder(z[:, 0])),
                             tf.sigmoid(model.decoder(z_prior)))

@@ -91,8 +91,6 @@ def calls_per_second(call, seconds: float, min_calls: int = 1) -> float:
 # Throughput of the three ways of running the training loop.
 
 def make_config(model_name: str, config_name: str):
-
-
     spec = registry.get(model_name)
     settings = {"dataset": THROUGHPUT_DATASET}
     if config_name == "paper-like":
@@ -102,32 +100,21 @@ def make_config(model_name: str, config_name: str):
 
 
 def new_model(model_name: str, config):
-
-
     keras.utils.set_random_seed(config.seed)
     x = data.load(config.dataset).x
     return registry.get(model_name).build(config, x.shape[1]), x
 
 
 def step_function(model, x, config):
-    """One training iteration as the loop body runs it: batch and noise from (seed, step)."""
-
-
-    x = tf.constant(x)
-
-    def step(i):
-        key = tf.stack([tf.constant(config.seed, tf.int64), i])
-        batch_seed, step_seed = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-        return model.train_step(data.sample_batch(x, config.batch_size, batch_seed), step_seed)
-
-    return step
+    """One training iteration exactly as the compiled loop's body runs it
+    (training.train_step_at): batch and noise from (seed, step)."""
+    x, seed = tf.constant(x), tf.constant(config.seed, tf.int64)
+    return lambda step: training.train_step_at(model, x, config.batch_size, seed, step)
 
 
 def style_runner(style: str, model, x, config):
     """(call, steps per call) for one way of running the loop; each call ends with the
     metrics on the host, as a training loop that logs them needs."""
-
-
     if style == "compiled multi-step loop":
         run_chunk = training.make_chunk_runner(model, tf.constant(x), config)
         counter = iter(range(0, 1 << 40, config.log_every))
@@ -256,8 +243,6 @@ def help_seconds() -> float:
 
 def log_px_tracking_cost(seconds: float) -> dict:
     """Milliseconds per exact log p(x) evaluation during training (the history's log_px)."""
-
-
     costs = {}
     for dataset in ("4px", "9px"):
         config = registry.default_config(PAPER_LIKE_MODEL, dataset=dataset)
