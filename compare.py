@@ -51,7 +51,7 @@ class CompareConfig:
     seeds: tuple = (0,)
     runs: tuple = ()                   # run directories; when given, seeds are not used
     models: tuple = ()                 # registered names; () means the default comparison
-    runs_root: str = "runs"
+    runs_root: str = rundir.RUNS_ROOT
     x_axis: str = "steps"
     train_steps: int | None = None     # steps of the runs that must be trained; None: default
     out: str | None = None             # None: <runs_root>/compare-<dataset>
@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--runs", nargs="+", metavar="DIR", default=[],
                         help="run directories to compare instead, of one data set; none is "
                              "trained (default: found by --seeds)")
-    parser.add_argument("--runs-root", default="runs", metavar="DIR",
+    parser.add_argument("--runs-root", default=rundir.RUNS_ROOT, metavar="DIR",
                         help="directory holding the runs found by --seeds (default: runs)")
     parser.add_argument("--x-axis", choices=("steps", "seconds"), default="steps",
                         help="x axis of the metrics figure: training steps or wall-clock "

@@ -557,8 +557,8 @@ class RunState(NamedTuple):
 def run_state(path: Path, config=None, model: str | None = None) -> RunState:
     """What the directory path holds, for a run of `model` (or of the model config describes)
     with the settings of config, where given (all but --steps and --out must match; a saved
-    step beyond config.steps is other settings). RunDirError if config.json or state.npz
-    cannot be read."""
+    step beyond config.steps is other settings). RunDirError if state.npz, or config.json
+    where it is compared, cannot be read."""
     path = Path(path)
     holder = writer_of(path)
     if holder is not None:
@@ -567,13 +567,14 @@ def run_state(path: Path, config=None, model: str | None = None) -> RunState:
         return RunState(NEW)
     if not is_run_dir(path):
         return RunState(NOT_A_RUN)
-    saved = read_config(path / CONFIG_FILE)
     if not (path / STATE_FILE).is_file():
         return RunState(UNSAVED)
     step = saved_step(path)
-    asked = {"model": model or registry.spec_for(config).name} if model or config else {}
-    changed = changed_settings(saved, {**asked, **(dataclasses.asdict(config) if config
-                                                   else {})})
+    changed = []
+    if model or config:
+        asked = {"model": model or registry.spec_for(config).name,
+                 **(dataclasses.asdict(config) if config else {})}
+        changed = changed_settings(read_config(path / CONFIG_FILE), asked)
     if config is not None and step > config.steps:
         changed.append(f"steps: {step} -> {config.steps}")
     if changed:

@@ -76,7 +76,10 @@ def claim_run(out: Path, check):
 def check_new_run(out: Path, overwrite: bool) -> None:
     """A new run may go into a missing or empty directory, or over an old run with --overwrite."""
     rundir.check_writable(out)
-    state = rundir.run_state(out)
+    try:
+        state = rundir.run_state(out)
+    except rundir.RunDirError:            # a run whose files cannot be read is still a run
+        state = rundir.RunState(rundir.UNFINISHED)
     if state.kind == rundir.IN_PROGRESS:
         raise rundir.RunLocked(f"{out} is being written by {state.reason}; wait for it to "
                                "finish, or stop it, before writing this run")

@@ -53,7 +53,7 @@ class Sweep:
         return "-".join([*self.datasets, *self.grid])
 
     def out_dir(self) -> Path:
-        return Path(self.out or f"runs/sweep-{self.default_name()}")
+        return Path(self.out or Path(rundir.RUNS_ROOT) / f"sweep-{self.default_name()}")
 
 
 class Plan(NamedTuple):
