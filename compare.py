@@ -275,23 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_out(config: CompareConfig) -> None:
+def check_paths(config: CompareConfig) -> None:
     """--out, or the runs root that holds the default output and the runs to train, can be
-    written: checked before any run is trained."""
+    written, and each of --runs read: checked before any run is trained."""
     for flag, path in (("--out", config.out),
                        ("--runs-root", None if config.runs else config.runs_root)):
         if path is not None:
             rundir.check_writable(Path(path), flag)
+    for path in config.runs:
+        rundir.check_readable(Path(path), "--runs", "run directory")
 
 
 def main(argv=None) -> None:
+    startup.sigterm_as_ctrl_c()
     parser = build_parser()
     args = vars(parser.parse_args(argv))
     if args["runs"] and args["models"]:
         parser.error("--models chooses the runs that --seeds finds, not --runs")
     config = CompareConfig(**args)
     try:
-        check_out(config)
+        check_paths(config)
         compare(config)
     except RunDirError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

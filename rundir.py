@@ -270,32 +270,54 @@ def is_empty(path: Path) -> bool:
                                  all(p.name == LOCK_FILE for p in path.iterdir()))
 
 
-def check_writable(out: Path, flag: str = "--out") -> None:
-    """Raises RunDirError, naming the flag that gave out, if out or a parent of it is a file,
-    or if nothing can be created in the deepest of them that exists (tried, not guessed from
-    permission bits)."""
-    for parent in [out, *out.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunDirError(f"{flag} {out}: {parent} is a file, not a directory")
-            try:
-                os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".write-test-"))
-            except OSError as error:
-                raise RunDirError(f"{flag} {out}: cannot write in {parent} ({error.strerror})")
-            return
+@contextlib.contextmanager
+def refusals(flag: str, path: Path):
+    """Turns any refusal of the operating system inside the block (a name too long, a
+    component that is a file, no permission, a read-only file system, no such device) into a
+    RunDirError naming the flag, the path and the reason."""
+    try:
+        yield
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(path) \
+            else ""
+        raise RunDirError(f"{flag} {path}: {error.strerror or first_line(error)}{where}") \
+            from None
 
 
-def check_new_run(out: Path, overwrite: bool) -> None:
-    """A new run may go into a missing or empty directory, or over an old run with --overwrite."""
-    check_writable(out)
-    if is_empty(out):
-        return
-    if not is_run_dir(out):
-        raise RunDirError(f"--out {out} is a non-empty directory that holds no run; "
-                          "choose another --out")
-    if not overwrite:
-        raise RunDirError(f"--out {out} already holds a run; pass --overwrite to replace it, "
-                          "or --resume to continue it")
+def check_writable(out: Path, flag: str = "--out", file: bool = False) -> None:
+    """Raises RunDirError, naming the flag that gave out, if out (a directory, or with file a
+    file to write) or a parent of it is a file, or if nothing can be created in the deepest of
+    them that exists (tried, not guessed from permission bits), or if the operating system
+    refuses the path itself."""
+    out = Path(out)
+    with refusals(flag, out):
+        for parent in [*([] if file else [out]), *out.parents]:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise RunDirError(f"{flag} {out}: {parent} is a file, not a directory")
+                try:
+                    os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".write-test-"))
+                except OSError as error:
+                    raise RunDirError(f"{flag} {out}: cannot write in {parent} "
+                                      f"({error.strerror})")
+                return
+
+
+def check_readable(path: Path, flag: str, what: str = "file or directory") -> None:
+    """Raises RunDirError, naming the flag, if path (a `what`) cannot be read: missing, or
+    refused by the operating system."""
+    path = Path(path)
+    with refusals(flag, path):
+        if not path.exists():
+            above = next((p for p in path.parents if p.exists()), None)
+            if above is not None and not above.is_dir():
+                raise RunDirError(f"{flag} {path}: {above} is a file, not a directory")
+            raise RunDirError(f"{flag} {path}: no such {what}")
+        if path.is_dir():
+            os.listdir(path)
+        else:
+            with open(path, "rb"):
+                pass
 
 
 def clear_run(out: Path) -> None:
@@ -482,8 +504,9 @@ def read_run(path) -> Run:
     """Everything a finished run holds but its networks, checked (check_networks loads those,
     which needs TensorFlow)."""
     path = Path(path)
-    if not path.is_dir():
-        raise RunDirError(f"{path}: no such run directory")
+    with refusals("run directory", path):
+        if not path.is_dir():
+            raise RunDirError(f"{path}: no such run directory")
     config = read_config(path / CONFIG_FILE)
     spec = registry.get(config["model"])
     history = history_columns(read_history(path / HISTORY_FILE, spec.metric_names))

@@ -16,6 +16,7 @@ No TensorFlow at module level here: importing this module is cheap.
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 
@@ -75,3 +76,13 @@ def end_process(status: int) -> None:
         sys.stderr.flush()
         os._exit(status)
     sys.exit(status)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def sigterm_as_ctrl_c() -> None:
+    """From here on SIGTERM (a job runner's stop) raises KeyboardInterrupt, as Ctrl-C does, so
+    that an entry point ends it the same way: its files whole, exit status 130."""
+    signal.signal(signal.SIGTERM, _interrupt)

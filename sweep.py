@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import itertools
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import NamedTuple
 
 import registry
 import rundir
+import startup
 import sweep_summary
 from configs import OneLineErrorParser, dataset_name, parse_setting, positive_int, seed_value
 from rundir import RunDirError
@@ -208,20 +208,15 @@ def train_one(config, resume: bool, cpus: int, root: str) -> dict:
 
 # Running the tasks.
 
-def interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def start_ray(ray, sweep: Sweep) -> None:
     import logging
 
-    signal.signal(signal.SIGTERM, interrupt)    # a job runner's stop, handled as Ctrl-C
     if sweep.address:
         ray.init(address=sweep.address, log_to_driver=False, logging_level=logging.ERROR)
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
-    signal.signal(signal.SIGTERM, interrupt)    # again: Ray's start installs its own
+    startup.sigterm_as_ctrl_c()    # again: Ray's start installs a handler of its own
 
 
 def progress_bar(total: int):
@@ -263,6 +258,24 @@ def collect(ray, refs: dict, bar, outcomes: dict) -> None:
             bar.update(1)
 
 
+class Unschedulable(Exception):
+    """The Ray cluster has no node that can run a task of the sweep."""
+
+
+def check_resources(ray, cpus_per_run: int) -> None:
+    """Raises Unschedulable if no node of the cluster has cpus_per_run CPUs; says once that
+    the sweep waits when the cluster has them but is busy now."""
+    nodes = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+    if not nodes or max(nodes) < cpus_per_run:
+        raise Unschedulable(f"--cpus-per-run {cpus_per_run}: no node of the Ray cluster has "
+                            f"that many CPUs (its {len(nodes)} nodes have "
+                            f"{', '.join(f'{n:g}' for n in nodes) or 'none'})")
+    free = ray.available_resources().get("CPU", 0)
+    if free < cpus_per_run:
+        print(f"waiting for {cpus_per_run} free CPUs per run: {free:g} of the cluster's "
+              f"{sum(nodes):g} are free now, the rest busy with other work", flush=True)
+
+
 def cancel(ray, refs: dict) -> None:
     """Cancels the tasks and waits for the running ones to save, as a run does on SIGINT."""
     for ref in refs:
@@ -287,6 +300,7 @@ def execute(sweep: Sweep, pending: list, outcomes: dict) -> RayUse:
         start_ray(ray, sweep)
         use = RayUse(time.perf_counter() - start, min(len(pending), max(1, int(
             ray.cluster_resources().get("CPU", 1) // sweep.cpus_per_run))))
+        check_resources(ray, sweep.cpus_per_run)
         task = ray.remote(num_cpus=sweep.cpus_per_run, max_retries=0)(train_one)
         for plan, config, resume in pending:
             refs[task.remote(config, resume, sweep.cpus_per_run, str(ROOT))] = plan
@@ -388,19 +402,25 @@ def sweep_from_args(parser, argv) -> Sweep:
             args.pop("datasets"))), seeds=tuple(dict.fromkeys(args.pop("seeds"))), **args)
     except ValueError as error:
         parser.error(str(error))
+    if not sweep.address and sweep.cpus_per_run > os.cpu_count():
+        parser.error(f"--cpus-per-run {sweep.cpus_per_run}: this machine has "
+                     f"{os.cpu_count()} CPUs, and a local sweep runs on them alone")
     return sweep
 
 
 def main(argv=None) -> None:
+    startup.sigterm_as_ctrl_c()
     parser = build_parser()
     sweep = sweep_from_args(parser, argv)
     try:
         result = run_sweep(sweep)
-    except RunDirError as error:
+    except (RunDirError, Unschedulable) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    except (Stopped, KeyboardInterrupt) as stopped:
-        parser.exit(130, f"{parser.prog}: {str(stopped) or 'interrupted'}; run the same command "
-                         "again to resume\n")
+    except Stopped as stopped:
+        parser.exit(130, f"{parser.prog}: {stopped}; run the same command again to resume\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted before any run was trained (nothing was "
+                         "written but whole files); run the same command again to start\n")
     print("\n".join(f"wrote {path}" for path in result.paths))
     failed = sum(o["status"] != "finished" for o in result.outcomes.values())
     sys.exit(1 if failed else 0)

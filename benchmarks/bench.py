@@ -19,13 +19,15 @@ import json
 from pathlib import Path
 
 import registry
+import rundir
 from benchmarks import report
+from configs import OneLineErrorParser, positive_float
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=3.0,
+    parser = OneLineErrorParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=positive_float, default=3.0,
                         help="least time each throughput and peak measurement runs (default: 3)")
     parser.add_argument("--models", nargs="+", choices=registry.names(),
                         default=list(registry.names()),
@@ -57,8 +59,10 @@ def render(record: dict) -> str:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.seconds > 0:
-        parser.error("--seconds must be positive")
+    try:
+        rundir.check_writable(args.out, "--out", file=True)
+    except rundir.RunDirError as error:
+        parser.error(str(error))
     if args.from_json:
         try:
             record = json.loads(args.from_json.read_text())
@@ -72,9 +76,9 @@ def main(argv=None) -> None:
         record = measure.measure(args)
         text = render(record)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    rundir.write_atomic(args.out, lambda p: p.write_text(text))
     if not args.from_json:
-        args.out.with_name("results.json").write_text(json.dumps(record, indent=2) + "\n")
+        rundir.write_json(args.out.with_name("results.json"), record)
     print(text)
 
 

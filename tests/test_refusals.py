@@ -1,0 +1,137 @@
+"""What every entry point refuses, and how: a value its flag's type refuses, a path the
+operating system refuses, a resource a sweep cannot get, each one line and exit status 2
+before anything is written, Ray starts or TensorFlow loads; and a stop signal at any moment of
+a sweep's start, which it obeys with exit status 130, resumable by the same command."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import rundir
+import sweep
+from configs import SEED_MAX
+from tests.conftest import ROOT
+from tests.test_sweep import TINY
+
+LONG_NAME = "x" * 300          # longer than any file system's name limit (255 bytes)
+WHAT_LOADED = ("\nprint('LOADED', 'ray' in sys.modules, 'tensorflow' in sys.modules)")
+
+
+def entry_point(script: str, *args):
+    """Runs an entry point's main() in a fresh Python; (exit status, stderr, whether Ray and
+    TensorFlow were loaded)."""
+    module = script.removesuffix(".py").replace("/", ".")
+    code = ("import sys, importlib\n"
+            f"main = importlib.import_module({module!r}).main\n"
+            "try:\n    main(sys.argv[1:])\n    status = 0\n"
+            "except SystemExit as exit:\n    status = exit.code\n"
+            "print('STATUS', status)" + WHAT_LOADED)
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    words = result.stdout.split()
+    status = int(words[words.index("STATUS") + 1])
+    loaded = words[words.index("LOADED") + 1:words.index("LOADED") + 3]
+    return status, result.stderr, loaded
+
+
+def assert_refused(status, stderr, loaded, *words):
+    lines = stderr.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert all(word in lines[0] for word in words), lines[0]
+    assert loaded == ["False", "False"], "Ray or TensorFlow was loaded"
+
+
+@pytest.mark.parametrize("script,flag", [
+    ("train_vae.py", "--out"), ("train_avb.py", "--out"), ("compare.py", "--runs-root"),
+    ("compare.py", "--out"), ("compare.py", "--runs"), ("sweep.py", "--out"),
+    ("benchmarks/bench.py", "--out")])
+def test_a_name_too_long_is_one_line_for_every_entry_point(tmp_path, script, flag):
+    path = tmp_path / LONG_NAME / "run"
+    assert_refused(*entry_point(script, flag, str(path)), flag, "File name too long")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script,flag", [
+    ("sweep.py", "--out"), ("benchmarks/bench.py", "--out"), ("compare.py", "--runs")])
+def test_a_path_through_a_file_is_one_line(tmp_path, script, flag):
+    (tmp_path / "a_file").write_text("keep")
+    path = tmp_path / "a_file" / "run"
+    status, stderr, loaded = entry_point(script, flag, str(path))
+    assert_refused(status, stderr, loaded, flag, str(path))
+    assert "is a file" in stderr or "Not a directory" in stderr
+    assert (tmp_path / "a_file").read_text() == "keep"
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--seeds", "-1"], ["--seeds", "-1"]),
+    (["--seeds", "0", str(SEED_MAX + 1)], ["--seeds", str(SEED_MAX + 1)]),
+    (["--cpus-per-run", "64"], ["--cpus-per-run 64", "CPUs"]),
+    (["--cpus-per-run", "0"], ["--cpus-per-run", "positive integer"]),
+])
+def test_sweep_refuses_bad_seeds_and_cpus_before_ray_starts(tmp_path, args, words):
+    out = tmp_path / "sweep"
+    assert_refused(*entry_point("sweep.py", *args, "--out", str(out)), *words)
+    assert not out.exists()
+
+
+def test_bench_refuses_a_bad_duration():
+    assert_refused(*entry_point("benchmarks/bench.py", "--seconds", "0"), "--seconds",
+                   "positive")
+
+
+class FakeRay:
+    """What check_resources asks of Ray: its nodes and the CPUs free now."""
+
+    def __init__(self, node_cpus, free):
+        self.node_cpus, self.free = node_cpus, free
+
+    def nodes(self):
+        return [{"Alive": True, "Resources": {"CPU": n}} for n in self.node_cpus] + [
+            {"Alive": False, "Resources": {"CPU": 64.0}}]
+
+    def available_resources(self):
+        return {"CPU": self.free}
+
+
+def test_a_cluster_without_a_node_big_enough_is_refused_and_a_busy_one_is_waited_for(capsys):
+    with pytest.raises(sweep.Unschedulable, match=r"--cpus-per-run 8: .* nodes have 4, 2"):
+        sweep.check_resources(FakeRay([4.0, 2.0], free=6.0), 8)
+    sweep.check_resources(FakeRay([4.0, 2.0], free=1.0), 2)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "waiting for 2 free CPUs per run: 1 of" in out
+    sweep.check_resources(FakeRay([4.0, 2.0], free=6.0), 2)
+    assert capsys.readouterr().out == ""
+
+
+# A stop signal at several moments of a sweep's start. Each moment is counted from the sweep's
+# first line (printed once its plan is checked and its signal handling is in place), so that a
+# slow machine shifts the moments and not what they fall on: before Ray starts, while it starts,
+# and while its tasks start. The first history row (a run in training) is test_sweep's.
+STOP_DELAYS = (0.0, 1.5, 5.0)
+
+
+@pytest.mark.parametrize("delay", STOP_DELAYS)
+def test_a_stop_signal_during_the_sweeps_start_exits_130_and_the_same_command_resumes(
+        tmp_path, delay):
+    out = tmp_path / "out"
+    args = ["--models", "vae", "--datasets", "4px", "--seeds", "0", "--steps", "1000000",
+            "--out", str(out), *(f"--grid={k}={v[0]}" for k, v in TINY.items())]
+    process = subprocess.Popen([sys.executable, "sweep.py", *args], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first_line = process.stdout.readline()
+    assert "runs in" in first_line, process.communicate(timeout=120)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=180)      # guards a hang, times nothing
+    assert process.returncode == 130, stderr
+    assert "run the same command again" in stderr and "Traceback" not in stderr
+    plans = sweep.plan_runs(sweep.sweep_from_args(sweep.build_parser(), args))
+    [(plan, _, resume)] = sweep.pending_runs(sweep.sweep_from_args(sweep.build_parser(), args),
+                                             plans)
+    state = rundir.run_state(plan.path, plan.config(1000000))
+    assert state.kind in (rundir.NEW, rundir.UNSAVED, rundir.UNFINISHED)
+    assert resume == (state.kind == rundir.UNFINISHED)
+    assert not (out / "failed.json").exists()
