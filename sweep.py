@@ -9,7 +9,6 @@ unfinished; with nothing left to train, Ray is not started.
 """
 
 import argparse
-import dataclasses
 import itertools
 import os
 import sys
@@ -22,11 +21,11 @@ import registry
 import rundir
 import startup
 import sweep_summary
-from configs import OneLineErrorParser, dataset_name, parse_setting, positive_int, seed_value
+from sweep_grid import applies, grid_item, parse_grid, skipped_settings
+from configs import OneLineErrorParser, dataset_name, positive_int, seed_value
 from rundir import RunDirError
 
 ROOT = Path(__file__).resolve().parent
-SWEPT_BY_OWN_FLAG = ("dataset", "seed", "out")   # not --grid settings
 CANCEL_WAIT_SECONDS = 120     # longest wait for cancelled runs to save before Ray stops
 POLL_SECONDS = 0.5            # longest wait on Ray before the driver handles a signal
 
@@ -76,54 +75,6 @@ class Plan(NamedTuple):
 
 class Stopped(Exception):
     """The sweep was interrupted; what its runs saved can be resumed."""
-
-
-# The grid: parsing and checking against the models' settings.
-
-def grid_item(text: str) -> tuple:
-    """--grid SETTING=V1,V2,...: (setting, [texts]); the values are checked later, against
-    the settings of the models swept."""
-    name, equals, values = text.partition("=")
-    texts = [v for v in values.split(",") if v]
-    if not equals or not name or not texts:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected SETTING=VALUE[,VALUE...]")
-    return name.replace("-", "_"), texts
-
-
-def applies(name: str, model: str) -> bool:
-    """Whether a grid setting is one of the model's settings, and not one that selects a
-    model (so no grid value turns the model into another)."""
-    spec = registry.get(model)
-    fields = {f.name for f in dataclasses.fields(spec.config_class)}
-    selecting = {setting for other in registry.names() for setting in
-                 registry.get(other).variant_settings
-                 if registry.get(other).config_class is spec.config_class}
-    return name in fields and name not in selecting
-
-
-def parse_grid(items: list, models: tuple) -> dict:
-    """setting -> tuple of values, each read as the setting's flag reads it; ValueError with a
-    one-line message for a setting no model has or a value its flag refuses."""
-    grid = {}
-    for name, texts in items:
-        owners = [m for m in models if applies(name, m)]
-        if name in SWEPT_BY_OWN_FLAG or not owners:
-            raise ValueError(f"--grid {name}: not a setting of {', '.join(models)}"
-                             + (f" (use --{name}s)" if name in ("dataset", "seed") else ""))
-        config_class = registry.get(owners[0]).config_class
-        f = next(f for f in dataclasses.fields(config_class) if f.name == name)
-        try:
-            grid[name] = tuple(dict.fromkeys(parse_setting(f, t) for t in texts))
-        except argparse.ArgumentTypeError as error:
-            raise ValueError(f"--grid {name}: {error}")
-    return grid
-
-
-def skipped_settings(sweep: Sweep) -> list:
-    """'setting: not a setting of MODEL' for each grid setting a model runs without."""
-    return [f"--grid {name} does not apply to {registry.get(model).label}; its runs use "
-            "its default" for name in sweep.grid for model in sweep.model_names()
-            if not applies(name, model)]
 
 
 # The runs: which exist, which are finished, which to train.
@@ -331,7 +282,7 @@ def announce(sweep: Sweep, plans: list, pending: list) -> None:
     print(f"{len(plans)} runs in {sweep.out_dir()}: {len(plans) - len(pending)} finished "
           f"(or failed) already, {resumed} to resume, {len(pending) - resumed} to train",
           flush=True)
-    for line in skipped_settings(sweep):
+    for line in skipped_settings(sweep.grid, sweep.model_names()):
         print(line)
 
 

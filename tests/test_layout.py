@@ -140,7 +140,8 @@ SETTING_VALUES = ('POSTERIORS = ("gaussian", "flow")',)
 
 
 def test_only_the_registry_and_the_models_name_a_model():
-    modules = ("configs", "training", "rundir", "compare", "sweep", "sweep_summary", "plots",
+    modules = ("configs", "training", "rundir", "compare", "sweep", "sweep_grid",
+               "sweep_summary", "plots",
                "evaluation", "runstart", "scriptrun", "memory", "monitor", "data", "tables")
     named = [f"{m}.py: {line.strip()}" for m in modules
              for line in (ROOT / f"{m}.py").read_text().splitlines()
