@@ -27,7 +27,8 @@ def run_script(name, *args):
 
 
 @pytest.mark.parametrize("model,extra", [("vae", []), ("avb", ["--adversary-width", "8",
-                                                               "--noise-dim", "3"])])
+                                                               "--noise-dim", "3",
+                                                               "--adversary-steps", "1"])])
 def test_script_writes_a_complete_run(tmp_path, model, extra):
     out = tmp_path / model
     result = run_script(f"train_{model}.py", *TINY, *extra, "--dataset", "9px", "--out", str(out),
