@@ -287,7 +287,7 @@ def check_paths(config: CompareConfig) -> None:
 
 
 def main(argv=None) -> None:
-    startup.sigterm_as_ctrl_c()
+    startup.catch_stop_signals()
     parser = build_parser()
     args = vars(parser.parse_args(argv))
     if args["runs"] and args["models"]:

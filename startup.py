@@ -65,7 +65,8 @@ def import_tensorflow():
 
 
 def mark_teardown_unsafe() -> None:
-    """Records that TensorFlow ran out of memory, so that `end_process` skips its teardown."""
+    """Records that a library's teardown at exit may crash (TensorFlow's after it ran out of
+    memory, Ray's after a stop signal during its start), so that `end_process` skips it."""
     _teardown_unsafe.append(True)
 
 
@@ -78,11 +79,24 @@ def end_process(status: int) -> None:
     sys.exit(status)
 
 
-def _interrupt(signum, frame):
+_stop_signals = []   # the stop signals received, once stop signals are caught
+
+
+def _stop(signum, frame):
+    _stop_signals.append(signum)
     raise KeyboardInterrupt
 
 
-def sigterm_as_ctrl_c() -> None:
-    """From here on SIGTERM (a job runner's stop) raises KeyboardInterrupt, as Ctrl-C does, so
-    that an entry point ends it the same way: its files whole, exit status 130."""
-    signal.signal(signal.SIGTERM, _interrupt)
+def catch_stop_signals() -> None:
+    """From here on SIGINT and SIGTERM (a job runner's stop) raise KeyboardInterrupt, so that
+    an entry point ends either as it ends on Ctrl-C, and each is remembered, so that one that a
+    library swallows (Ray's start catches KeyboardInterrupt) is still acted on at the next
+    raise_if_stopped. Call it again after a library that installs handlers of its own."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
+
+
+def raise_if_stopped() -> None:
+    """KeyboardInterrupt if a stop signal has arrived since catch_stop_signals."""
+    if _stop_signals:
+        raise KeyboardInterrupt

@@ -167,7 +167,8 @@ def start_ray(ray, sweep: Sweep) -> None:
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
-    startup.sigterm_as_ctrl_c()    # again: Ray's start installs a handler of its own
+    startup.catch_stop_signals()    # again: Ray's start installs handlers of its own
+    startup.raise_if_stopped()      # a stop during Ray's start, which it may have swallowed
 
 
 def progress_bar(total: int):
@@ -202,6 +203,7 @@ def collect(ray, refs: dict, bar, outcomes: dict) -> None:
         # A wait with a timeout: a signal is handled (Python runs its handler) between waits,
         # which a wait blocked in Ray until a task ends would delay past the task's end.
         done, left = ray.wait(left, num_returns=1, timeout=POLL_SECONDS)
+        startup.raise_if_stopped()
         for ref in done:
             plan = refs[ref]
             outcomes[plan.path.name] = outcome = task_outcome(ray, ref)
@@ -255,10 +257,12 @@ def execute(sweep: Sweep, pending: list, outcomes: dict) -> RayUse:
         task = ray.remote(num_cpus=sweep.cpus_per_run, max_retries=0)(train_one)
         for plan, config, resume in pending:
             refs[task.remote(config, resume, sweep.cpus_per_run, str(ROOT))] = plan
+            startup.raise_if_stopped()
         bar = progress_bar(len(refs))
         collect(ray, refs, bar, outcomes)
         return use
     except KeyboardInterrupt:
+        startup.mark_teardown_unsafe()    # Ray's exit can crash after a stop during its start
         cancel(ray, refs)
         saved = "the runs saved what they had trained" if refs else "no run had started"
         raise Stopped(f"interrupted: {saved}")
@@ -360,7 +364,7 @@ def sweep_from_args(parser, argv) -> Sweep:
 
 
 def main(argv=None) -> None:
-    startup.sigterm_as_ctrl_c()
+    startup.catch_stop_signals()
     parser = build_parser()
     sweep = sweep_from_args(parser, argv)
     try:
@@ -368,10 +372,12 @@ def main(argv=None) -> None:
     except (RunDirError, Unschedulable) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except Stopped as stopped:
-        parser.exit(130, f"{parser.prog}: {stopped}; run the same command again to resume\n")
+        print(f"{parser.prog}: {stopped}; run the same command again to resume",
+              file=sys.stderr)
+        startup.end_process(130)
     except KeyboardInterrupt:
-        parser.exit(130, f"{parser.prog}: interrupted before any run was trained (nothing was "
-                         "written but whole files); run the same command again to start\n")
+        parser.exit(130, f"{parser.prog}: interrupted; the runs keep what they saved and every "
+                         "file written is whole; run the same command again to resume\n")
     print("\n".join(f"wrote {path}" for path in result.paths))
     failed = sum(o["status"] != "finished" for o in result.outcomes.values())
     sys.exit(1 if failed else 0)
