@@ -36,7 +36,7 @@ def runs_root(tmp_path_factory):
     result = subprocess.run(
         [sys.executable, "compare.py", "--runs-root", str(root), "--seeds", *map(str, SEEDS),
          "--train-steps", str(TINY_STEPS)], cwd=ROOT, capture_output=True, text=True,
-        timeout=300)
+        timeout=900)    # guards a hang: it took 111 s on a slow 2-core machine, beside a worker
     assert result.returncode == 0, result.stderr
     COMPARE_STDOUT[root] = result.stdout
     return root
