@@ -284,6 +284,17 @@ def refusals(flag: str, path: Path):
             from None
 
 
+def deepest_existing(paths, flag: str, given: Path) -> Path | None:
+    """The first of paths that exists (None if none does); RunDirError, naming the flag and
+    the path given, if it is a file where a directory must be."""
+    for path in paths:
+        if path.exists():
+            if not path.is_dir():
+                raise RunDirError(f"{flag} {given}: {path} is a file, not a directory")
+            return path
+    return None
+
+
 def check_writable(out: Path, flag: str = "--out", file: bool = False) -> None:
     """Raises RunDirError, naming the flag that gave out, if out (a directory, or with file a
     file to write) or a parent of it is a file, or if nothing can be created in the deepest of
@@ -291,16 +302,12 @@ def check_writable(out: Path, flag: str = "--out", file: bool = False) -> None:
     refuses the path itself."""
     out = Path(out)
     with refusals(flag, out):
-        for parent in [*([] if file else [out]), *out.parents]:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise RunDirError(f"{flag} {out}: {parent} is a file, not a directory")
-                try:
-                    os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".write-test-"))
-                except OSError as error:
-                    raise RunDirError(f"{flag} {out}: cannot write in {parent} "
-                                      f"({error.strerror})")
-                return
+        parent = deepest_existing([*([] if file else [out]), *out.parents], flag, out)
+        if parent is not None:
+            try:
+                os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".write-test-"))
+            except OSError as error:
+                raise RunDirError(f"{flag} {out}: cannot write in {parent} ({error.strerror})")
 
 
 def check_readable(path: Path, flag: str, what: str = "file or directory") -> None:
@@ -309,9 +316,7 @@ def check_readable(path: Path, flag: str, what: str = "file or directory") -> No
     path = Path(path)
     with refusals(flag, path):
         if not path.exists():
-            above = next((p for p in path.parents if p.exists()), None)
-            if above is not None and not above.is_dir():
-                raise RunDirError(f"{flag} {path}: {above} is a file, not a directory")
+            deepest_existing(path.parents, flag, path)
             raise RunDirError(f"{flag} {path}: no such {what}")
         if path.is_dir():
             os.listdir(path)

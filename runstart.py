@@ -74,15 +74,12 @@ def claim_run(out: Path, check):
 
 
 def check_new_run(out: Path, overwrite: bool) -> None:
-    """A new run may go into a missing or empty directory, or over an old run with --overwrite."""
-    rundir.check_writable(out)
+    """A new run may go into a missing or empty directory, or over an old run with --overwrite
+    (claim_run has checked that out can be written)."""
     try:
         state = rundir.run_state(out)
     except rundir.RunDirError:            # a run whose files cannot be read is still a run
         state = rundir.RunState(rundir.UNFINISHED)
-    if state.kind == rundir.IN_PROGRESS:
-        raise rundir.RunLocked(f"{out} is being written by {state.reason}; wait for it to "
-                               "finish, or stop it, before writing this run")
     if state.kind == rundir.NOT_A_RUN:
         raise rundir.RunDirError(f"--out {out} is a non-empty directory that holds no run; "
                                  "choose another --out")
