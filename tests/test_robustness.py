@@ -180,7 +180,10 @@ def test_sigint_stops_and_the_run_resumes_as_if_never_stopped(tmp_path):
 
 def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path):
     out = tmp_path / "killed"
-    process = start_training(out, "--steps", "1000000", "--log-every", "10")
+    # Two adversary steps, as before start_training took one: a shorter step makes a kill
+    # land inside a file's write (leaving its temporary name) more often.
+    process = start_training(out, "--steps", "1000000", "--log-every", "10",
+                             "--adversary-steps", "2")
     wait_for_rows(out / "history.csv", 30, process)
     process.kill()
     process.wait()
