@@ -94,11 +94,28 @@ class Run(NamedTuple):
 
 # Writing: every file goes to a temporary name and is renamed into place.
 
+TEMPORARY_GLOB = ".*.tmp*"      # the names write_atomic writes to before renaming
+
+
+def temporary_path(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.tmp{path.suffix}")
+
+
+def remove_leftovers(out: Path) -> list:
+    """Removes the temporary files a writer killed inside a write left in out (call it with
+    the run's writer lock held, so that no live writer owns them); returns their names."""
+    left = sorted(p for p in Path(out).glob(TEMPORARY_GLOB) if p.is_file())
+    for p in left:
+        p.unlink(missing_ok=True)
+    return [p.name for p in left]
+
+
 def write_atomic(path: Path, write) -> None:
     """Calls write(temporary_path), then renames the result onto path, so that a reader or a
-    kill at any moment sees the old file or the new one, never half of one."""
+    kill at any moment sees the old file or the new one, never half of one. A kill inside
+    write() can leave the temporary file; the next writer's remove_leftovers clears it."""
     path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    temporary = temporary_path(path)
     try:
         write(temporary)
         os.replace(temporary, path)
@@ -226,9 +243,11 @@ def release_lock(out: Path) -> None:
 
 @contextlib.contextmanager
 def writing(out: Path):
-    """Holds the writer lock of out (made if missing) while the block runs."""
+    """Holds the writer lock of out (made if missing) while the block runs, having removed
+    what a killed writer left half written."""
     Path(out).mkdir(parents=True, exist_ok=True)
     acquire_lock(out)
+    remove_leftovers(out)
     sign_lock(out)
     try:
         yield

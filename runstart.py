@@ -62,12 +62,14 @@ def claim_run(out: Path, check):
     """Takes the writer lock of the run in out for the rest of the process, and returns
     check(), which reads and checks the run on disk, run while the lock is held. Where no
     writer has made the lock file yet, check() runs first too, so that a run it refuses leaves
-    nothing behind (not even the lock file)."""
+    nothing behind (not even the lock file). With the lock held, the temporary files of a
+    writer killed inside a write are removed."""
     rundir.check_writable(out)
     if not (out / rundir.LOCK_FILE).is_file():
         check()
         out.mkdir(parents=True, exist_ok=True)
     rundir.acquire_lock(out)
+    rundir.remove_leftovers(out)
     config = check()
     rundir.sign_lock(out)
     return config

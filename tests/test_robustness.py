@@ -180,8 +180,8 @@ def test_sigint_stops_and_the_run_resumes_as_if_never_stopped(tmp_path):
 
 def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path):
     out = tmp_path / "killed"
-    # Two adversary steps, as before start_training took one: a shorter step makes a kill
-    # land inside a file's write (leaving its temporary name) more often.
+    # A kill can land inside a file's write: the file under its own name is then the old
+    # whole one, and its temporary name is left until the resume's claim removes it.
     process = start_training(out, "--steps", "1000000", "--log-every", "10",
                              "--adversary-steps", "2")
     wait_for_rows(out / "history.csv", 30, process)
@@ -189,13 +189,13 @@ def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path):
     process.wait()
     history = read_history(out / "history.csv")
     assert all("" not in (row["step"], row["elbo"]) for row in history)
-    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
     step = saved_step(out)
     assert step <= int(history[-1]["step"])
     resumed = run_script("train_avb.py", "--resume", "--steps", str(step + 20), "--log-every",
                          "10", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert assert_consistent(out) == step + 20
+    assert not list(out.glob(rundir.TEMPORARY_GLOB))
 
 
 def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path):
@@ -215,6 +215,15 @@ def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path):
                         str(tmp_path / "nan_script"))
     assert result.returncode == 1 and "NaN or Inf at step" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_writer_removes_what_a_killed_writer_left_half_written(tmp_path):
+    (tmp_path / "history.csv").write_text("whole")
+    (tmp_path / ".history.tmp.csv").write_text("ha")
+    (tmp_path / ".encoder.tmp.keras").write_text("")
+    with rundir.writing(tmp_path):
+        assert sorted(os.listdir(tmp_path)) == [rundir.LOCK_FILE, "history.csv"]
+    assert (tmp_path / "history.csv").read_text() == "whole"
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
