@@ -8,7 +8,6 @@ from typing import NamedTuple
 import tensorflow as tf
 
 import networks
-from networks import LATENT_DIM
 from configs import AVBConfig
 from densities import (bernoulli_log_likelihood, gaussian_log_density,
                        standard_normal_log_density)
@@ -45,13 +44,15 @@ class AVB(Model):
     def __init__(self, spec: ModelSpec, config: AVBConfig, n_pixels: int):
         super().__init__(spec)
         self.noise_dim = config.noise_dim
+        self.latent_dim = config.latent_dim
         self.adversary_steps = config.adversary_steps
         self.encoder = self.build_encoder(config, n_pixels)
         self.decoder = networks.build_decoder(
-            n_pixels, config.decoder_width, config.decoder_depth, config.activation)
+            n_pixels, config.decoder_width, config.decoder_depth, config.activation,
+            latent_dim=config.latent_dim)
         self.adversary = networks.build_adversary(
             n_pixels, config.adversary_width, config.adversary_depth, config.activation,
-            residual=config.adversary_architecture == "residual")
+            residual=config.adversary_architecture == "residual", latent_dim=config.latent_dim)
         self.model_variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
         self.adversary_optimizer = networks.adam(
@@ -61,7 +62,8 @@ class AVB(Model):
 
     def build_encoder(self, config: AVBConfig, n_pixels: int):
         return networks.build_implicit_encoder(n_pixels, config.noise_dim, config.encoder_width,
-                                               config.encoder_depth, config.activation)
+                                               config.encoder_depth, config.activation,
+                                               latent_dim=config.latent_dim)
 
     @property
     def optimizers(self) -> list:
@@ -163,18 +165,18 @@ class AdaptiveContrastAVB(AVB):
         self.moment_samples = config.moment_samples
         encoder, self.coefficients, self.basis = networks.build_structured_encoder(
             n_pixels, config.noise_dim, config.basis_size, config.encoder_width,
-            config.encoder_depth, config.activation)
+            config.encoder_depth, config.activation, latent_dim=config.latent_dim)
         return encoder
 
     def moments(self, x, seed) -> Moments:
         """q(z|x)'s mean and standard deviation per row of x, from the basis's moments."""
         v = self.basis(tf.random.stateless_normal([self.moment_samples, self.noise_dim], seed))
-        v = tf.reshape(v, [self.moment_samples, -1, LATENT_DIM])          # [K, basis, 2]
+        v = tf.reshape(v, [self.moment_samples, -1, self.latent_dim])     # [K, basis, D]
         v_mean = tf.reduce_mean(v, 0)
         v_centred = v - v_mean
         v_cov = tf.einsum("kid,kjd->dij", v_centred, v_centred) / self.moment_samples
         a_0, a = self.coefficients(x)
-        a = tf.reshape(a, [tf.shape(x)[0], -1, LATENT_DIM])              # [N, basis, 2]
+        a = tf.reshape(a, [tf.shape(x)[0], -1, self.latent_dim])         # [N, basis, D]
         mean = a_0 + tf.reduce_sum(a * v_mean, 1)
         variance = tf.einsum("nid,dij,njd->nd", a, v_cov, a)
         return Moments(tf.stop_gradient(mean),

@@ -19,14 +19,16 @@ import plots
 import registry
 import rundir
 import startup
-from configs import OneLineErrorParser, dataset_name, positive_int, seed_value
+from configs import OneLineErrorParser, dataset_name, latent_size, positive_int, seed_value
 from tables import number
 from rundir import RunDirError
 from runstart import resumed_config
 
-RESULT_COLUMNS = ("model", "dataset", "seeds", "log_px", "log_px_min", "log_px_max",
-                  "optimum_log_px", "elbo", "elbo_converged", rundir.CRITIC_ELBO, "posterior_gap",
+RESULT_COLUMNS = ("model", "dataset", "latent_dim", "seeds", "log_px_method", "log_px",
+                  "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "optimum_log_px",
+                  "elbo", "elbo_converged", rundir.CRITIC_ELBO, "posterior_gap",
                   "train_seconds", "steps_per_second")
+FIRST_MEAN_COLUMN = RESULT_COLUMNS.index("log_px")
 
 
 TRAINED_HERE = (rundir.NEW, rundir.UNSAVED, rundir.UNFINISHED)   # run states compare.py trains
@@ -48,6 +50,7 @@ class Stopped(Exception):
 @dataclass
 class CompareConfig:
     dataset: str | None = None         # None: 4px, or with `runs` the data set they share
+    latent_dim: int = 2                # of the runs --seeds finds and of those trained here
     seeds: tuple = (0,)
     runs: tuple = ()                   # run directories; when given, seeds are not used
     models: tuple = ()                 # registered names; () means the default comparison
@@ -58,10 +61,11 @@ class CompareConfig:
 
 
 class RunSpec(NamedTuple):
-    """A run asked for; model and seed are known only when named by them."""
+    """A run asked for; model, seed and latent dimension are known only when named by them."""
     path: Path
     model: str | None = None
     seed: int | None = None
+    latent_dim: int | None = None
 
 
 def default_models() -> tuple:
@@ -75,14 +79,17 @@ def run_specs(config: CompareConfig) -> list:
         return [RunSpec(Path(path)) for path in config.runs]
     dataset = config.dataset or data.DEFAULT_DATASET
     seeds = dict.fromkeys(config.seeds)
-    return [RunSpec(Path(config.runs_root) / rundir.run_name(model, dataset, seed), model, seed)
+    named = rundir.named_settings(config.latent_dim)
+    return [RunSpec(Path(config.runs_root) / rundir.run_name(model, dataset, seed, named),
+                    model, seed, config.latent_dim)
             for model in config.models or default_models() for seed in seeds]
 
 
 def check_asked(runs: list, specs: list, dataset: str | None) -> None:
     """Each run is of the model, seed and data set asked for, and all share one data set."""
     for run, spec in zip(runs, specs):
-        asked = {"model": spec.model, "seed": spec.seed, "dataset": dataset}
+        asked = {"model": spec.model, "seed": spec.seed, "dataset": dataset,
+                 "latent_dim": spec.latent_dim}
         for key, value in asked.items():
             if value is not None and run.config[key] != value:
                 raise RunDirError(f"{run.path} holds a run with {key} {run.config[key]}, "
@@ -101,7 +108,8 @@ def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None) -> tupl
             return resumed_config(registry.get(spec.model).config_class, spec.path, {}), True
         except RunDirError as error:
             raise RunDirError(f"{spec.path} cannot be resumed ({error})")
-    settings = {"dataset": dataset, "seed": spec.seed, "out": str(spec.path)}
+    settings = {"dataset": dataset, "seed": spec.seed, "latent_dim": spec.latent_dim,
+                "out": str(spec.path)}
     settings.update({"steps": steps} if steps else {})
     return registry.default_config(spec.model, **settings), False
 
@@ -177,10 +185,11 @@ def mean_metric(runs: list, key: str) -> float | None:
 
 def result_row(model: str, runs: list) -> dict:
     log_px = [run.metrics["log_px"] for run in runs]
-    row = {key: mean_metric(runs, key) for key in RESULT_COLUMNS[3:]}
+    row = {key: mean_metric(runs, key) for key in RESULT_COLUMNS[FIRST_MEAN_COLUMN:]}
     row.update(elbo_converged=all(rundir.elbo_converged(run.metrics) for run in runs),
                model=registry.get(model).run_label(runs[0].config),
-               dataset=runs[0].config["dataset"],
+               dataset=runs[0].config["dataset"], latent_dim=runs[0].config["latent_dim"],
+               log_px_method=runs[0].metrics.get("log_px_method", "quadrature"),
                seeds=" ".join(str(run.config["seed"]) for run in runs),
                log_px_min=min(log_px), log_px_max=max(log_px))
     return row
@@ -192,14 +201,23 @@ def elbo_text(row: dict) -> str:
     return text if row["elbo_converged"] else f"<= {text} (diverging)"
 
 
+def log_px_text(row: dict) -> str:
+    """The mean log p(x), its spread over seeds, and for AIS its standard error and BDMC gap."""
+    text = number(row["log_px"])
+    if len(row["seeds"].split()) > 1:
+        text += f" ({number(row['log_px_min'])} to {number(row['log_px_max'])})"
+    if row["log_px_method"] == "ais":
+        text += (f" +- {number(row['log_px_stderr'])}, AIS, BDMC gap "
+                 f"{number(row['bdmc_gap'])}")
+    return text
+
+
 def markdown_table(rows: list) -> str:
-    lines = ["| model | exact log p(x) | optimum | true ELBO | ELBO estimated by T "
+    lines = ["| model | D | log p(x) | optimum | true ELBO | ELBO estimated by T "
              "| posterior gap | training time (s) | steps/s | seeds |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
-        spread = (f" ({number(r['log_px_min'])} to {number(r['log_px_max'])})"
-                  if len(r["seeds"].split()) > 1 else "")
-        lines.append(f"| {r['model']} | {number(r['log_px'])}{spread} "
+        lines.append(f"| {r['model']} | {r['latent_dim']} | {log_px_text(r)} "
                      f"| {number(r['optimum_log_px'])} | {elbo_text(r)} "
                      f"| {number(r[rundir.CRITIC_ELBO])} "
                      f"| {'' if r['elbo_converged'] else '>= '}{number(r['posterior_gap'])} "
@@ -214,7 +232,10 @@ def write_results(groups: dict, csv_path: Path, markdown_path: Path) -> str:
     table = markdown_table(rows)
     text = (f"# {' vs '.join(row['model'] for row in rows)} on {rows[0]['dataset']}\n\n"
             "Mean over seeds (min to max in brackets); log-likelihoods in nats per data "
-            "point. A true ELBO marked diverging is an upper estimate: its nearest-neighbour "
+            "point; D is the latent dimension. log p(x) is exact (quadrature) unless marked AIS: "
+            "then it is a stochastic lower bound, given with its standard error over the "
+            "chains and the BDMC gap (upper minus lower bound on data simulated from the "
+            "model), which bounds AIS's own error there. A true ELBO marked diverging is an upper estimate: its nearest-neighbour "
             "entropy estimate kept falling as the sample grew, so q has no density there and "
             "the ELBO may be minus infinity.\n\n" + table)
     rundir.write_atomic(markdown_path, lambda p: p.write_text(text))
@@ -261,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--runs", nargs="+", metavar="DIR", default=[],
                         help="run directories to compare instead, of one data set; none is "
                              "trained (default: found by --seeds)")
+    parser.add_argument("--latent-dim", type=latent_size, default=2, metavar="D",
+                        help="latent dimension of the runs --seeds finds (named "
+                             "<model>-<dataset>-latent_dim=D-seed<SEED> where D is not 2) and "
+                             "of those trained here (default: 2)")
     parser.add_argument("--runs-root", default=rundir.RUNS_ROOT, metavar="DIR",
                         help="directory holding the runs found by --seeds (default: runs)")
     parser.add_argument("--x-axis", choices=("steps", "seconds"), default="steps",

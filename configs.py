@@ -16,6 +16,15 @@ import data
 MEASURED_DATASETS = ("4px", "9px")   # the data sets whose defaults were chosen by measurement
 STEP_ROUNDING = 100                  # scaled step counts are rounded up to a multiple of this
 POSTERIORS = ("gaussian", "flow")
+LATENT_DIM_MIN, LATENT_DIM_MAX = 2, 256   # the latent pictures and the flow need two axes
+LOG_PX_METHODS = ("auto", "quadrature", "ais")
+AIS_SCHEDULES = ("sigmoid", "linear", "geometric")   # ais.py defines each
+AIS_STARTS = ("prior", "posterior")
+AIS_STEPS_MAX = 100_000
+# Settings added after runs were first saved; their defaults are what older code did, so a
+# config.json without one was made with its default (settings_of_record).
+ADDED_SETTINGS = ("latent_dim", "log_px", "ais_steps", "ais_chains", "ais_leapfrog_steps",
+                  "ais_schedule", "ais_start", "bdmc_points")
 INT32_MAX = 2**31 - 1    # steps and sizes are int32 in the training loop
 SEED_MAX = 2**32 - 1     # NumPy's seeding accepts 0 .. 2**32 - 1 (TensorFlow's, int64, more)
 
@@ -38,6 +47,15 @@ def seed_value(text: str) -> int:
 
 def positive_int(text: str) -> int:
     return bounded_int(text, 1, INT32_MAX, f"a positive integer up to {INT32_MAX}")
+
+
+def latent_size(text: str) -> int:
+    return bounded_int(text, LATENT_DIM_MIN, LATENT_DIM_MAX,
+                       f"a latent dimension from {LATENT_DIM_MIN} to {LATENT_DIM_MAX}")
+
+
+def ais_steps(text: str) -> int:
+    return bounded_int(text, 1, AIS_STEPS_MAX, f"a number of steps from 1 to {AIS_STEPS_MAX}")
 
 
 def positive_float(text: str) -> float:
@@ -86,13 +104,38 @@ class TrainConfig:
     log_every: int = _setting(200, "iterations between metric logs, posterior snapshots "
                                    "and host round-trips")
     eval_every: int = _setting(1000, "iterations between exact log p(x) evaluations (the "
-                                     "history's log_px column; also at the last step)")
+                                     "history's log_px column, by quadrature; also at the "
+                                     "last step; left empty where D > 2)")
     posterior_samples: int = _setting(256, "posterior samples kept per data point at each log")
     out: str = _setting("", "run directory", shown_default="runs/<model>-<dataset>-seed<seed>")
     activation: str = _setting("relu", "hidden-layer activation of every network",
                                choices=("relu", "elu"))
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
+    latent_dim: int = _setting(2, "dimension D of the latent z", type=latent_size)
+    # How the final evaluation measures log p(x) (evaluation.py, ais.py).
+    log_px: str = _setting(
+        "auto", "how the final evaluation computes log p(x): quadrature (exact, D = 2 only), "
+                "ais (annealed importance sampling, with its standard error and a BDMC gap), "
+                "or auto: quadrature where D = 2, ais otherwise", choices=LOG_PX_METHODS)
+    ais_steps: int = _setting(500, "AIS: intermediate distributions between the start and "
+                                   "the posterior", type=ais_steps)
+    ais_chains: int = _setting(16, "AIS: chains per data point")
+    ais_leapfrog_steps: int = _setting(10, "AIS: leapfrog steps per HMC move (the step size "
+                                           "adapts per data point)")
+    ais_schedule: str = _setting(
+        "sigmoid", "AIS: inverse temperatures from 0 to 1: sigmoid (dense at both ends), "
+                   "linear, or geometric (dense near 0)", choices=AIS_SCHEDULES)
+    ais_start: str = _setting("prior", "AIS: the chains' start: prior N(0, I), or posterior "
+                                       "q(z|x) (only for a q with a density)",
+                              choices=AIS_STARTS)
+    bdmc_points: int = _setting(16, "AIS: data points simulated from the trained model for "
+                                    "the bidirectional (BDMC) bound on AIS's error")
+
+    def __post_init__(self):
+        if self.log_px == "quadrature" and self.latent_dim != 2:
+            raise ValueError(f"--log-px quadrature needs --latent-dim 2 (got {self.latent_dim}); "
+                             "use --log-px ais or auto")
 
 
 @dataclass
@@ -123,6 +166,7 @@ class VAEConfig(EncoderDecoderConfig):
     flow_depth: int = _setting(2, "hidden layers of each coupling layer's network")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.importance_samples > 1 and self.posterior != "gaussian":
             raise ValueError("--importance-samples above 1 (IWAE) takes the gaussian posterior, "
                              f"not --posterior {self.posterior}")
@@ -189,6 +233,13 @@ def dataset_settings(config_class, dataset: str, variant_defaults: dict | None =
     settings = measured_settings(config_class, base, variant_defaults)
     steps = settings.get("steps", config_class.steps) * n_points / measured[base]
     return {**settings, "steps": math.ceil(steps / STEP_ROUNDING) * STEP_ROUNDING}
+
+
+def settings_of_record(config_class, record: dict) -> dict:
+    """A saved config.json's entries, with the ADDED_SETTINGS it predates at their defaults."""
+    added = {f.name: f.default for f in dataclasses.fields(config_class)
+             if f.name in ADDED_SETTINGS and f.name not in record}
+    return {**record, **added}
 
 
 # Reading settings from text, and the command line.

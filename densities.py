@@ -32,6 +32,6 @@ def gaussian_kl_to_standard_normal(mean, log_var):
 
 def flow_log_density(eps, log_scale):
     """log q(z|x) of z = f(eps) with eps ~ N(0, I) and f invertible with a triangular Jacobian
-    whose log-diagonal sums over f's layers to log_scale [batch, 2]: the change of variables
+    whose log-diagonal sums over f's layers to log_scale [batch, D]: the change of variables
     log q(z|x) = log N(eps; 0, I) - log |det dz/deps|."""
     return standard_normal_log_density(eps) - tf.reduce_sum(log_scale, -1)

@@ -1,21 +1,26 @@
 """True quantities of a trained model, beside the training-time estimates.
 
-- Exact log p(x) integrates p(x|z) p(z) over the 2-D latent space with the midpoint rule on a
-square grid. The prior puts under 1e-8 of its mass outside [-6, 6]^2, and a 400 x 400 grid
-(cell width 0.03) resolves decoder boundaries far sharper than those a trained decoder draws.
-The even point count keeps the axes on cell edges, so a decoder that switches on the sign of a
-coordinate is integrated exactly.
+- log p(x) in a 2-D latent space is exact: it integrates p(x|z) p(z) over the latent plane
+  with the midpoint rule on a square grid. The prior puts under 1e-8 of its mass outside
+  [-6, 6]^2, and a 400 x 400 grid (cell width 0.03) resolves decoder boundaries far sharper
+  than those a trained decoder draws. The even point count keeps the axes on cell edges, so a
+  decoder that switches on the sign of a coordinate is integrated exactly.
 - During training, log p(x) is tracked on a 200 x 200 grid (cell width 0.06), about 8 times
   cheaper; on the trained default decoders it agrees with the final grid to about 1e-4, and
-  the smoke tests check that it agrees to 1e-3.
+  the smoke tests check that it agrees to 1e-3. Where D > 2 nothing is tracked.
+- In D > 2 dimensions (and in 2-D with log_px = "ais"), log p(x) comes from annealed
+  importance sampling (ais.py): a stochastic lower bound, reported with its standard error
+  over the chains, their effective sample size, and a bidirectional Monte Carlo (BDMC) gap
+  measured on data simulated from the trained model, which bounds AIS's own error there.
 - A model with a density for q (spec.exact_log_q: the VAE) has its ELBO averaged over many z,
   with its exact log q.
 - An implicit q(z|x) (the AVB's) has no density to evaluate, so its true ELBO
   = E_q[log p(x|z) + log p(z)] + H(q) takes the entropy H(q) = -E_q[log q(z|x)] from the
-  Kozachenko-Leonenko nearest-neighbour estimator on fresh posterior samples. It assumes no
-  shape for q, and its error can have either sign; with 8000 samples and the 5th neighbour it
-  is within about 0.02 nats on a Gaussian of any scale and on q's with corners (a quadrant, a
-  narrow wedge), which the tests check.
+  Kozachenko-Leonenko nearest-neighbour estimator on fresh posterior samples, with the volume
+  of the D-dimensional ball. It assumes no shape for q, and its error can have either sign;
+  in 2-D, with 8000 samples and the 5th neighbour it is within about 0.02 nats on a Gaussian
+  of any scale and on q's with corners (a quadrant, a narrow wedge), which the tests check.
+  Its bias grows with D (README, "Latent dimensions").
 - An implicit q need not have a density at all: a ReLU encoder can map sets of noise of
   positive probability onto lines or points. Then H(q) and the true ELBO are minus infinity,
   while every finite sample gives a finite estimate that keeps falling as the sample grows. So
@@ -27,13 +32,18 @@ coordinate is integrated exactly.
 
 from typing import NamedTuple
 
+import math
+
 import numpy as np
 import tensorflow as tf
 from scipy.spatial import cKDTree
 
+import ais
+from configs import TrainConfig
 from densities import bernoulli_log_likelihood, standard_normal_log_density
 from rundir import CRITIC_ELBO
 
+QUADRATURE_DIM = 2     # the latent dimension the grid integrates over
 GRID_EXTENT = 6.0
 GRID_POINTS = 400
 TRACKING_GRID_POINTS = 200
@@ -75,28 +85,37 @@ def exact_log_px(decoder, x, grid: LatentGrid | None = None) -> np.ndarray:
     return log_px_on_grid(decoder, x, grid or latent_grid()).numpy()
 
 
-def make_log_px_tracker(decoder, x):
+def make_log_px_tracker(decoder, x, latent_dim: int):
     """A compiled function giving the mean log p(x) over the rows of x on the coarser tracking
-    grid, cheap enough to call during training."""
+    grid, cheap enough to call during training; None where the latent space is not 2-D."""
+    if latent_dim != QUADRATURE_DIM:
+        return None
     grid = latent_grid(points=TRACKING_GRID_POINTS)
     return tf.function(lambda: tf.reduce_mean(log_px_on_grid(decoder, x, grid)),
                        jit_compile=True)
 
 
+def log_unit_ball_volume(d: int) -> float:
+    """log of the volume pi^(d/2) / Gamma(d/2 + 1) of the unit ball in d dimensions."""
+    return (d / 2) * math.log(math.pi) - math.lgamma(d / 2 + 1)
+
+
 def knn_entropy(z: np.ndarray, k: int = KNN_NEIGHBOUR) -> float:
-    """Kozachenko-Leonenko estimate of the differential entropy of the 2-D samples z [n, 2]:
-    H = psi(n) - psi(k) + log(pi) + mean log r_k^2, with r_k each sample's distance to its k-th
-    nearest other sample (pi r^2 is the area of the 2-D ball)."""
+    """Kozachenko-Leonenko estimate of the differential entropy of the samples z [n, D]:
+    H = psi(n) - psi(k) + log V_D + (D / 2) mean log r_k^2, with r_k each sample's distance to
+    its k-th nearest other sample and V_D the volume of the unit D-ball (V_2 = pi)."""
+    d = z.shape[1]
     kth_distance = nearest_distances(z, k)[:, -1]
     psi_n_minus_psi_k = np.sum(1.0 / np.arange(k, len(z)))
-    return float(psi_n_minus_psi_k + np.log(np.pi)
-                 + np.mean(np.log(np.maximum(kth_distance ** 2, MIN_SQ_DIST))))
+    return float(psi_n_minus_psi_k + log_unit_ball_volume(d)
+                 + np.mean((d / 2) * np.log(np.maximum(kth_distance ** 2, MIN_SQ_DIST))))
 
 
 def nearest_distances(z: np.ndarray, k: int) -> np.ndarray:
-    """[n, k]: each sample's distances to its k nearest other samples, by a k-d tree."""
+    """[n, k]: each sample's distances to its k nearest other samples, by a k-d tree (exact;
+    queried on every core)."""
     z = np.asarray(z, np.float64)
-    return cKDTree(z).query(z, k + 1)[0][:, 1:]      # column 0 is the sample itself
+    return cKDTree(z).query(z, k + 1, workers=-1)[0][:, 1:]   # column 0 is the sample itself
 
 
 def coincident_fraction(z: np.ndarray) -> float:
@@ -171,16 +190,31 @@ def explicit_elbo_metrics(model, x_all, point_seeds) -> dict:
             "elbo_converged": True, "elbo_method": "exact log q"}
 
 
-def evaluate_run(model, dataset, seed: int) -> dict:
+def log_px_method(config: TrainConfig) -> str:
+    """"quadrature" or "ais": how the final evaluation computes log p(x) for a config."""
+    if config.log_px != "auto":
+        return config.log_px
+    return "quadrature" if config.latent_dim == QUADRATURE_DIM else "ais"
+
+
+def log_px_estimate(model, x, config: TrainConfig) -> tuple:
+    """(log p(x) per row of x, metrics.json's entries on how it was computed)."""
+    if log_px_method(config) == "quadrature":
+        return exact_log_px(model.decoder, x), {"log_px_method": "quadrature"}
+    return ais_metrics(model, tf.constant(x), config)
+
+
+def evaluate_run(model, dataset, config: TrainConfig) -> dict:
     """True quantities of a trained model, per data point and as means; see the module doc."""
     x_all = tf.constant(dataset.x)
-    log_px = exact_log_px(model.decoder, dataset.x)
-    seed = tf.constant([seed, 1], tf.int64)
+    log_px, log_px_metrics = log_px_estimate(model, dataset.x, config)
+    seed = tf.constant([config.seed, 1], tf.int64)
     point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, dataset.n_points))
     elbo_metrics = (explicit_elbo_metrics if model.spec.exact_log_q
                     else implicit_elbo_metrics)(model, x_all, point_seeds)
     elbo = np.array(elbo_metrics["elbo_per_point"])
     metrics = {"log_px": float(log_px.mean()), "log_px_per_point": log_px.tolist(),
+               **log_px_metrics,
                "optimum_log_px": dataset.optimum_log_px, "elbo": float(elbo.mean()),
                **elbo_metrics, "posterior_gap": float((log_px - elbo).mean()),
                "posterior_gap_per_point": (log_px - elbo).tolist()}
@@ -189,6 +223,65 @@ def evaluate_run(model, dataset, seed: int) -> dict:
         metrics.update(critic_elbo(model, x, seed, dataset.n_points))
     metrics.update(model.evaluation_extras(x, seed))
     return metrics
+
+
+# log p(x) by annealed importance sampling, and BDMC's bound on its error (ais.py).
+
+AIS_SEED, BDMC_SEED = 2, 3    # second words of the evaluation's seeds, apart from the ELBO's 1
+
+
+def ais_start(model, x, config: TrainConfig) -> ais.Start:
+    """Where each data point's config.ais_chains chains start: the prior, or the model's own
+    q(z|x) (registry.make_config allows it only where q has a density)."""
+    chains, n_points = config.ais_chains, int(x.shape[0])
+    if config.ais_start == "prior":
+        return ais.prior_start(chains, n_points, model.latent_dim)
+    x_chains = tf.tile(x, [chains, 1])              # row c * N + n: chain c of point n
+
+    def sample(seed):
+        return tf.reshape(model.sample_posterior(x_chains, seed), [chains, n_points, -1])
+
+    def log_prob(z):
+        z = tf.reshape(z, [chains * n_points, -1])
+        return tf.reshape(model.log_q(x_chains, z), [chains, n_points])
+    return ais.Start(sample, log_prob)
+
+
+def simulate(decoder, n_points: int, latent_dim: int, seed):
+    """(x [n, P], z [n, D]) from the model's joint: z ~ p(z), x ~ p(x|z), each pixel on with
+    probability sigmoid(logit); z is an exact sample of p(z|x) for that x."""
+    z_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    z = tf.random.stateless_normal([n_points, latent_dim], z_seed)
+    p_on = tf.sigmoid(decoder(z))
+    return tf.cast(tf.random.stateless_uniform(tf.shape(p_on), x_seed) < p_on, tf.float32), z
+
+
+def ais_metrics(model, x, config: TrainConfig) -> tuple:
+    """(log p(x) per row of x by AIS, metrics.json's entries on it: each estimate's standard
+    error and effective sample size, their means, and the BDMC bounds on simulated data)."""
+    settings = dict(latent_dim=model.latent_dim, steps=config.ais_steps,
+                    leapfrog_steps=config.ais_leapfrog_steps, schedule_name=config.ais_schedule)
+    forward = ais.forward(ais.bernoulli_log_likelihood_fn(model.decoder, x),
+                          ais_start(model, x, config),
+                          seed=tf.constant([config.seed, AIS_SEED], tf.int64), **settings)
+    bdmc = ais.bdmc(
+        simulate=lambda seed: simulate(model.decoder, config.bdmc_points, model.latent_dim,
+                                       seed),
+        make_log_likelihood=lambda x_sim: ais.bernoulli_log_likelihood_fn(model.decoder, x_sim),
+        make_start=lambda x_sim: ais_start(model, x_sim, config),
+        seed=tf.constant([config.seed, BDMC_SEED], tf.int64), **settings)
+    n_points = len(forward.log_px)
+    return forward.log_px, {
+        "log_px_method": "ais",
+        "log_px_stderr": float(np.sqrt(np.sum(forward.stderr ** 2)) / n_points),
+        "log_px_stderr_per_point": forward.stderr.tolist(),
+        "log_px_ess_per_point": forward.ess.tolist(),
+        "ais_acceptance": forward.acceptance,
+        "bdmc_gap": bdmc.gap, "bdmc_lower": float(np.mean(bdmc.lower)),
+        "bdmc_upper": float(np.mean(bdmc.upper)),
+        "ais": {"steps": config.ais_steps, "chains": config.ais_chains,
+                "leapfrog_steps": config.ais_leapfrog_steps, "schedule": config.ais_schedule,
+                "start": config.ais_start, "bdmc_points": config.bdmc_points}}
 
 
 def critic_elbo(model, x, seed, n_points: int) -> dict:

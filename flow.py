@@ -1,7 +1,7 @@
 """A VAE whose q(z|x) is a normalizing flow (Rezende and Mohamed 2015; real NVP coupling
 layers, Dinh et al. 2017): a base Gaussian z_0 = mu(x) + sigma(x) * eps, eps ~ N(0, I), pushed
-through affine coupling layers conditioned on x. In 2-D, layer l keeps one coordinate z_c and
-moves the other, alternating c:
+through affine coupling layers conditioned on x. Layer l keeps the coordinates z_c whose index
+has the parity of l and moves the others z_o (in 2-D: one each, alternating):
 
     z_o' = z_o * exp(s_l(x, z_c)) + t_l(x, z_c),   z_c' = z_c,
 
@@ -21,7 +21,6 @@ from configs import VAEConfig
 from densities import bernoulli_log_likelihood, flow_log_density, standard_normal_log_density
 from model import PosteriorTerms, explicit_terms
 from vae import VAE
-from networks import LATENT_DIM
 
 # |s_l| <= LOG_SCALE_BOUND: each layer stretches or shrinks a coordinate at most e^2 ~ 7.4
 # times, which keeps exp(s) finite while several layers together still reach any scale.
@@ -37,31 +36,38 @@ def fixed_linear(h, matrix, name: str):
     return out
 
 
-def build_base(n_pixels: int, width: int, depth: int, activation: str) -> keras.Model:
+def build_base(n_pixels: int, width: int, depth: int, activation: str,
+               latent_dim: int) -> keras.Model:
     """x -> (h, z_mean, z_log_var): features of x for the coupling layers and the base
     Gaussian N(z_mean, diag exp(z_log_var))."""
     x = keras.Input((n_pixels,), name="x")
     h = networks.mlp(x, width, depth, "encoder", activation)
-    z_mean = layers.Dense(LATENT_DIM, name="z_mean")(h)
-    z_log_var = layers.Dense(LATENT_DIM, name="z_log_var")(h)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
     return keras.Model(x, [h, z_mean, z_log_var], name="base")
 
 
-def build_coupling(index: int, features: int, width: int, depth: int,
-                   activation: str) -> keras.Model:
+def kept_coordinates(index: int, latent_dim: int) -> np.ndarray:
+    """1 for each coordinate that coupling layer `index` keeps (index d % 2 == index % 2),
+    0 for those it moves."""
+    return (np.arange(latent_dim) % 2 == index % 2).astype(np.float64)
+
+
+def build_coupling(index: int, features: int, width: int, depth: int, activation: str,
+                   latent_dim: int) -> keras.Model:
     """[h, z] -> (s, t) of coupling layer `index`: functions of x (through h) and of the kept
-    coordinate z_c only (c = index % 2), zero on z_c itself so that z' = z * exp(s) + t keeps
-    it; s is bounded by LOG_SCALE_BOUND."""
-    keep = np.eye(LATENT_DIM)[index % LATENT_DIM]
+    coordinates z_c only (kept_coordinates), zero on z_c themselves so that
+    z' = z * exp(s) + t keeps them; s is bounded by LOG_SCALE_BOUND."""
+    keep = kept_coordinates(index, latent_dim)
     h = keras.Input((features,), name="h")
-    z = keras.Input((LATENT_DIM,), name="z")
+    z = keras.Input((latent_dim,), name="z")
     z_kept = fixed_linear(z, np.diag(keep), "z_kept")
     g = networks.mlp(layers.Concatenate(name="h_z")([h, z_kept]), width, depth, "coupling",
                      activation)
-    s_raw = layers.Activation("tanh", name="tanh")(layers.Dense(LATENT_DIM, name="s_raw")(g))
+    s_raw = layers.Activation("tanh", name="tanh")(layers.Dense(latent_dim, name="s_raw")(g))
     s_bounded = layers.Rescaling(LOG_SCALE_BOUND, name="s_bounded")(s_raw)
     s = fixed_linear(s_bounded, np.diag(1.0 - keep), "s")
-    t = fixed_linear(layers.Dense(LATENT_DIM, name="t_raw")(g), np.diag(1.0 - keep), "t")
+    t = fixed_linear(layers.Dense(latent_dim, name="t_raw")(g), np.diag(1.0 - keep), "t")
     return keras.Model([h, z], [s, t], name=f"coupling{index}")
 
 
@@ -72,11 +78,12 @@ def affine(z, log_scale, shift, name: str):
                                            shift])
 
 
-def build_posterior(base: keras.Model, couplings: list, n_pixels: int) -> keras.Model:
+def build_posterior(base: keras.Model, couplings: list, n_pixels: int,
+                    latent_dim: int) -> keras.Model:
     """[x, eps] -> (z, log_scale): the flow's sample z and the per-coordinate sum over its
     layers of the log-diagonal of dz/deps (sum log sigma(x) + sum_l s_l)."""
     x = keras.Input((n_pixels,), name="x")
-    eps = keras.Input((LATENT_DIM,), name="eps")
+    eps = keras.Input((latent_dim,), name="eps")
     h, z_mean, z_log_var = base(x)
     log_scale = layers.Rescaling(0.5, name="log_sigma")(z_log_var)
     z = affine(eps, log_scale, z_mean, "base")                      # z_0 = mu + sigma * eps
@@ -93,11 +100,12 @@ class FlowVAE(VAE):
 
     def build_encoder(self, config: VAEConfig, n_pixels: int):
         self.base = build_base(n_pixels, config.encoder_width, config.encoder_depth,
-                               config.activation)
+                               config.activation, config.latent_dim)
         self.couplings = [build_coupling(i, config.encoder_width, config.flow_width,
-                                         config.flow_depth, config.activation)
+                                         config.flow_depth, config.activation,
+                                         config.latent_dim)
                           for i in range(config.flow_layers)]
-        self.posterior = build_posterior(self.base, self.couplings, n_pixels)
+        self.posterior = build_posterior(self.base, self.couplings, n_pixels, config.latent_dim)
         return keras.Model(self.posterior.inputs, self.posterior.outputs[0], name="encoder")
 
     def evaluation_extras(self, x, seed) -> dict:
@@ -105,7 +113,7 @@ class FlowVAE(VAE):
         return {}
 
     def noise(self, x, seed):
-        return tf.random.stateless_normal([tf.shape(x)[0], LATENT_DIM], seed)
+        return tf.random.stateless_normal([tf.shape(x)[0], self.latent_dim], seed)
 
     def sample_posterior(self, x, seed):
         """z = f(x, eps), eps ~ N(0, I): one sample of the flow per row of x."""
@@ -132,5 +140,5 @@ class FlowVAE(VAE):
         return (z - z_mean) * tf.exp(-0.5 * z_log_var), log_scale
 
     def log_q(self, x, z):
-        """log q(z|x) at given z [batch, 2] (x [batch, pixels]), through the inverse flow."""
+        """log q(z|x) at given z [batch, D] (x [batch, pixels]), through the inverse flow."""
         return flow_log_density(*self.inverse(tf.convert_to_tensor(x), tf.convert_to_tensor(z)))

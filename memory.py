@@ -9,7 +9,6 @@ from typing import NamedTuple
 
 import evaluation
 from configs import TrainConfig
-from networks import LATENT_DIM
 from rundir import PRIOR_IMAGES
 
 BYTES_PER_FLOAT = 4
@@ -44,9 +43,10 @@ def memory_needs(config: TrainConfig, n_points: int, n_pixels: int) -> MemoryNee
             f"the posterior snapshot at --posterior-samples {config.posterior_samples}":
             n_points * config.posterior_samples,
             "the evaluation's latent grid": evaluation.GRID_POINTS ** 2,
-            "the ELBO evaluation": evaluation.ELBO_SAMPLES * n_points}
+            "the ELBO evaluation": evaluation.ELBO_SAMPLES * n_points,
+            f"AIS at --ais-chains {config.ais_chains}": config.ais_chains * n_points}
     logs = -(-config.steps // config.log_every)
-    snapshot_floats = (n_points * (config.posterior_samples * LATENT_DIM + n_pixels)
+    snapshot_floats = (n_points * (config.posterior_samples * config.latent_dim + n_pixels)
                        + PRIOR_IMAGES * n_pixels)
     parameters = sum((depths[net] + 1) * widths[net] ** 2 for net in widths)
     return MemoryNeeds(

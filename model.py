@@ -131,10 +131,12 @@ def explicit_terms(log_px_given_z, log_pz, log_qz_given_x) -> PosteriorTerms:
 
 
 class Model:
-    """A model with a 2-D latent z, prior N(0, I) and a Bernoulli decoder p(x|z).
+    """A model with a latent z of config.latent_dim D coordinates, prior N(0, I) and a
+    Bernoulli decoder p(x|z).
 
     Subclasses build their networks and optimisers in __init__(spec, config, n_pixels), set
-    an attribute for each name in spec.networks, and implement the methods below. The shared
+    latent_dim and an attribute for each name in spec.networks, and implement the methods
+    below (log_q only where spec.exact_log_q). The shared
     training loop (training.py) calls train_step inside one XLA-compiled function, so every
     method must be traceable, and all randomness must come from the seeds passed in.
     """
@@ -152,8 +154,15 @@ class Model:
         """Every optimiser whose state a resumed run needs."""
         raise NotImplementedError
 
+    latent_dim: int
+
     def sample_posterior(self, x, seed):
-        """One sample z ~ q(z|x) per row of x: shape [batch, 2]."""
+        """One sample z ~ q(z|x) per row of x: shape [batch, D]."""
+        raise NotImplementedError
+
+    def log_q(self, x, z):
+        """log q(z|x) at given z [batch, D], x [batch, pixels]: shape [batch]. Only for a model
+        with a density for q (spec.exact_log_q)."""
         raise NotImplementedError
 
     def terms(self, x, seed) -> PosteriorTerms:

@@ -16,7 +16,7 @@ import rundir
 from model import TERM_NAMES
 
 PANEL_TITLES = {"log_px_given_z": "log p(x|z)", "log_pz": "log p(z)",
-                "log_qz_given_x": "log q(z|x)", "elbo": "ELBO", "log_px": "exact log p(x)"}
+                "log_qz_given_x": "log q(z|x)", "elbo": "ELBO", "log_px": "log p(x)"}
 PANEL_COLUMNS = 4
 X_LABELS = {"steps": "training step", "seconds": "wall-clock seconds since training began"}
 LATENT_EXTENT = 4.0          # the latent plane shown: [-4, 4]^2 in every frame
@@ -159,7 +159,8 @@ def describe(ax, groups: dict) -> None:
              "Diamonds: true values after training (metrics.json);",
              "a triangle: an upper estimate that did not converge.",
              "Dashed line: the best possible log-likelihood, -log N.",
-             "Exact log p(x): quadrature over the latent plane.",
+             "log p(x): quadrature over the latent plane where D = 2;",
+             "where D > 2 it is not tracked (AIS after training).",
              *(f"{model_label(m, runs)}: seed(s) "
                f"{', '.join(str(r.config['seed']) for r in runs)}" for m, runs in groups.items())]
     ax.axis("off")
@@ -210,12 +211,40 @@ def mosaic(images: np.ndarray, image_shape, columns: int, frames, scale: int = 1
         rows * height, columns * width, 3)
 
 
+class Projection(NamedTuple):
+    """The plane the latent figure shows: z @ axes [D, 2] (the identity where D = 2)."""
+    axes: np.ndarray
+    labels: tuple          # the two axes' names
+    caption: str           # what the plane is, for the panel's title
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return z.reshape(-1, self.axes.shape[0]) @ self.axes
+
+
+def latent_projection(z_final: np.ndarray) -> Projection:
+    """For D > 2, the first two principal axes of the aggregate posterior at the last log step
+    (every data point's samples together), fixed for the run so that the animation does not
+    jump. Samples are projected through the origin, so the prior N(0, I) still projects to
+    N(0, I) in the plane and its circles stay where they were."""
+    z = z_final.reshape(-1, z_final.shape[-1]).astype(np.float64)
+    d = z.shape[1]
+    if d == 2:
+        return Projection(np.eye(2), ("z1", "z2"), "")
+    variances, vectors = np.linalg.eigh(np.cov(z, rowvar=False))
+    order = np.argsort(variances)[::-1][:2]
+    share = variances[order] / max(variances.sum(), np.finfo(float).tiny)
+    return Projection(vectors[:, order], tuple(f"principal axis {i + 1} ({100 * f:.0f} % of "
+                                               "the variance)" for i, f in enumerate(share)),
+                      f"\nprojected on the first two principal axes of all q samples (D = {d})")
+
+
 class LatentFigure:
     """One run's decoded images and posterior samples at a log step, redrawn in place."""
 
     def __init__(self, run: rundir.Run, dpi: int):
         plt = pyplot()
         self.run, self.plt = run, plt
+        self.projection = latent_projection(run.posterior["z"][-1])
         self.colours = plt.get_cmap("tab10")(np.arange(run.config["n_points"]) % 10)[:, :3]
         self.fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), dpi=dpi, layout="constrained",
                                       width_ratios=(1, 1, 1.1))
@@ -240,17 +269,19 @@ class LatentFigure:
         for radius in PRIOR_CIRCLES:
             ax.add_patch(self.plt.Circle((0, 0), radius, fill=False, color="0.75",
                                          linestyle="--", linewidth=0.8))
+        xlabel, ylabel = self.projection.labels
         ax.set(xlim=(-LATENT_EXTENT, LATENT_EXTENT), ylim=(-LATENT_EXTENT, LATENT_EXTENT),
-               aspect="equal", xlabel="z1", ylabel="z2")
+               aspect="equal", xlabel=xlabel, ylabel=ylabel)
         ax.set_title("posterior samples z ~ q(z|x), one colour per data point\n"
-                     "(grey circles: prior N(0, I) at 1, 2, 3 sd)", fontsize=10)
+                     "(grey circles: prior N(0, I) at 1, 2, 3 sd)" + self.projection.caption,
+                     fontsize=10)
         return ax.scatter(np.zeros(0), np.zeros(0), s=5, linewidths=0, alpha=0.35)
 
     def draw(self, index: int) -> np.ndarray:
         """The figure at log step `index` of posterior.npz, as an RGB array."""
         posterior, config = self.run.posterior, self.run.config
         z = posterior["z"][index]
-        self.scatter.set_offsets(z.reshape(-1, 2))
+        self.scatter.set_offsets(self.projection(z))
         self.scatter.set_facecolor(np.repeat(self.colours, z.shape[1], axis=0))
         self.draw_images(index)
         self.title.set_text(f"{registry.get(config['model']).run_label(config)} on "

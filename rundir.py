@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+import configs
 import registry
 
 RUNS_ROOT = "runs"        # where a run lands when no --out is given
@@ -430,10 +431,10 @@ def read_config(path: Path) -> dict:
     """config.json of a run of a registered model."""
     config = read_record(path, CONFIG_KEYS)
     try:
-        registry.get(config["model"])
+        spec = registry.get(config["model"])
     except registry.UnknownModel as error:
         raise RunDirError(f"{path}: {error}")
-    return config
+    return configs.settings_of_record(spec.config_class, config)
 
 
 def read_metrics(path: Path, spec) -> dict:
@@ -502,7 +503,7 @@ def check_posterior_shapes(path: Path, posterior: dict, config: dict) -> None:
     if "steps" not in posterior or "z" not in posterior:
         raise RunDirError(f"{path} lacks the arrays steps and z")
     n_logs, n_pixels = len(posterior["steps"]), math.prod(config["image_shape"])
-    expected = {"z": (n_logs, config["n_points"], None, 2),
+    expected = {"z": (n_logs, config["n_points"], None, config["latent_dim"]),
                 "reconstructions": (n_logs, config["n_points"], n_pixels),
                 "prior_images": (n_logs, None, n_pixels)}
     for name, shape in expected.items():
@@ -578,11 +579,18 @@ def run_name(model: str, dataset: str, seed: int, settings: tuple = ()) -> str:
     return "-".join([model, dataset, *(f"{k}={v}" for k, v in settings), f"seed{seed}"])
 
 
+def named_settings(latent_dim: int) -> tuple:
+    """The settings a run's default directory name shows besides its model, data set and seed:
+    the latent dimension where it is not the default, so that runs of D = 2 keep their names."""
+    return () if latent_dim == configs.TrainConfig.latent_dim else (("latent_dim", latent_dim),)
+
+
 def run_dir(config) -> Path:
-    """The directory of a run: its --out, else runs/<model>-<dataset>-seed<seed>."""
+    """The directory of a run: its --out, else runs/<model>-<dataset>[-latent_dim=D]-seed<seed>."""
     if config.out:
         return Path(config.out)
-    name = run_name(registry.spec_for(config).name, config.dataset, config.seed)
+    name = run_name(registry.spec_for(config).name, config.dataset, config.seed,
+                    named_settings(config.latent_dim))
     return Path(RUNS_ROOT) / name
 
 

@@ -16,7 +16,13 @@ from rundir import WriteFailed
 def report(result: training.RunResult) -> None:
     """A short summary of a finished run on stdout."""
     m = result.metrics
-    print(f"exact log p(x) {m['log_px']:.4f}  (optimum {m['optimum_log_px']:.4f})")
+    optimum = m["optimum_log_px"]
+    optimum = "" if optimum is None else f"  (optimum {optimum:.4f})"
+    if m.get("log_px_method", "quadrature") == "quadrature":
+        print(f"exact log p(x) {m['log_px']:.4f}{optimum}")
+    else:
+        print(f"log p(x) by AIS {m['log_px']:.4f} +- {m['log_px_stderr']:.4f} (standard error)"
+              f"{optimum}; BDMC gap {m['bdmc_gap']:.4f} on simulated data")
     if "elbo" in m:
         print(f"ELBO {m['elbo']:.4f}  posterior gap {m['posterior_gap']:.4f}")
     if rundir.CRITIC_ELBO in m:

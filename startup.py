@@ -1,7 +1,8 @@
 """TensorFlow started without its start-up lines on stderr, and a process end it survives.
 
 TensorFlow's C++ libraries log a few lines as they load (absl's "All log messages before
-absl::InitializeLog()", oneDNN's "custom operations are on"), before any log level set from
+absl::InitializeLog()", oneDNN's "custom operations are on", and on a machine without CUDA the
+GPU build's failed cuInit when the devices are first listed), before any log level set from
 Python applies. So `import tensorflow` runs with the process's stderr (file descriptor 2)
 sent to a temporary file, which is dropped if the import succeeds and shown if it fails; after
 it, TF_CPP_MIN_LOG_LEVEL keeps TensorFlow's own info and warning lines quiet. With
@@ -59,6 +60,9 @@ def import_tensorflow():
         with stderr_held_back():
             import keras  # noqa: F401  (loads TensorFlow as its backend)
             import tensorflow
+            # Device discovery logs too: on a machine without CUDA, tensorflow's GPU build
+            # reports its failed cuInit as an error line, at the first look at the devices.
+            tensorflow.config.list_physical_devices()
     import tensorflow
 
     return tensorflow

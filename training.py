@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import ais
 import data
 import evaluation
 import registry
@@ -23,7 +24,6 @@ import rundir
 from configs import TrainConfig
 from memory import OutOfMemory, check_memory
 from monitor import TensorBoardLog, progress_display
-from networks import LATENT_DIM
 from rundir import PRIOR_IMAGES, Snapshot
 
 CHECKPOINT_SECONDS = 30     # longest wall time between saves of the whole run
@@ -52,7 +52,8 @@ class RunRecord(NamedTuple):
 
 
 class NonFiniteError(Exception):
-    """Training produced NaN or Inf; the run was saved at the last finite log step."""
+    """Training, or the final evaluation's AIS, produced NaN or Inf; the run was saved at the
+    last finite log step."""
 
 
 class Interrupted(Exception):
@@ -81,7 +82,8 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
     """
     n_points, k = x_all.shape[0], config.posterior_samples
     x_repeated = tf.repeat(x_all, k, axis=0)
-    z_prior = tf.random.stateless_normal([PRIOR_IMAGES, LATENT_DIM], [config.seed, PRIOR_IMAGES])
+    z_prior = tf.random.stateless_normal([PRIOR_IMAGES, config.latent_dim],
+                                         [config.seed, PRIOR_IMAGES])
     seed = tf.constant(config.seed, tf.int64)     # captured: an input of the compiled loop
     weights = network_weights(model)
 
@@ -207,7 +209,8 @@ class Trainer:
         self.record = start_record(self.out_dir, self.model, config, self.dataset, resume)
         x = tf.constant(self.dataset.x)
         self.run_chunk = make_chunk_runner(self.model, x, config)
-        self.track_log_px = evaluation.make_log_px_tracker(self.model.decoder, x)
+        self.track_log_px = evaluation.make_log_px_tracker(self.model.decoder, x,
+                                                           config.latent_dim)
         self.read_state = make_state_reader(self.model)
         self.last_good = self.read_state()
 
@@ -229,11 +232,12 @@ class Trainer:
             raise NonFiniteError(
                 f"{nonfinite_message(self.model, chunk, step, n)}; the run in {self.out_dir} "
                 f"keeps the last finite weights, from step {step}")
-        evaluate = (step + n) // self.config.eval_every > step // self.config.eval_every
+        evaluate = self.track_log_px is not None and (
+            (step + n) // self.config.eval_every > step // self.config.eval_every
+            or step + n == self.config.steps)
         row = {"step": step + n, "seconds": round(time.perf_counter() - start, 3),
                **dict(zip(self.model.spec.metric_names, chunk.means.numpy().tolist())),
-               "log_px": float(self.track_log_px())
-               if evaluate or step + n == self.config.steps else ""}
+               "log_px": float(self.track_log_px()) if evaluate else ""}
         self.record.history.append(row)
         self.record.snapshots.append(rundir.Snapshot(*(t.numpy() for t in chunk.snapshot)))
         self.last_good = self.read_state()
@@ -260,7 +264,10 @@ class Trainer:
 
     def evaluate(self) -> dict:
         """The final evaluation, written to metrics.json."""
-        metrics = evaluation.evaluate_run(self.model, self.dataset, self.config.seed)
+        try:
+            metrics = evaluation.evaluate_run(self.model, self.dataset, self.config)
+        except ais.NonFiniteWeights as error:
+            raise NonFiniteError(f"{error}; {rundir.kept_save(self.out_dir)}") from None
         metrics.update(train_seconds=self.seconds, steps=self.step,
                        steps_per_second=self.step / self.seconds)
         rundir.write_metrics(self.out_dir, metrics)

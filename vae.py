@@ -12,16 +12,19 @@ from model import Model, ModelSpec, PosteriorTerms, explicit_terms, term_means
 class VAE(Model):
     def __init__(self, spec: ModelSpec, config: VAEConfig, n_pixels: int):
         super().__init__(spec)
+        self.latent_dim = config.latent_dim
         self.encoder = self.build_encoder(config, n_pixels)
         self.decoder = networks.build_decoder(
-            n_pixels, config.decoder_width, config.decoder_depth, config.activation)
+            n_pixels, config.decoder_width, config.decoder_depth, config.activation,
+            latent_dim=config.latent_dim)
         self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
         self.optimizer.build(self.variables)
 
     def build_encoder(self, config: VAEConfig, n_pixels: int):
         return networks.build_gaussian_encoder(n_pixels, config.encoder_width,
-                                               config.encoder_depth, config.activation)
+                                               config.encoder_depth, config.activation,
+                                               latent_dim=config.latent_dim)
 
     @property
     def optimizers(self) -> list:
@@ -39,6 +42,10 @@ class VAE(Model):
             log_px_given_z=bernoulli_log_likelihood(x, self.decoder(z)),  # log p(x|z)
             log_pz=standard_normal_log_density(z),                         # log p(z)
             log_qz_given_x=gaussian_log_density(z, z_mean, z_log_var))     # log q(z|x)
+
+    def log_q(self, x, z):
+        """log q(z|x) = log N(z; mean(x), diag exp(log_var(x))) at given z [batch, D]."""
+        return gaussian_log_density(z, *self.encoder(x))
 
     def analytic_elbo(self, x, seed):
         """E_q[log p(x|z)] (one sample) - KL(q(z|x) || p(z)) (closed form), per sample."""

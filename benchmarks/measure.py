@@ -247,7 +247,8 @@ def log_px_tracking_cost(seconds: float) -> dict:
     for dataset in ("4px", "9px"):
         config = registry.default_config(PAPER_LIKE_MODEL, dataset=dataset)
         model, x = new_model(PAPER_LIKE_MODEL, config)
-        track = evaluation.make_log_px_tracker(model.decoder, tf.constant(x))
+        track = evaluation.make_log_px_tracker(model.decoder, tf.constant(x),
+                                               config.latent_dim)
         costs[dataset] = 1000 / calls_per_second(lambda: float(track()), seconds)
     return costs
 

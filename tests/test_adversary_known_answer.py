@@ -27,7 +27,7 @@ def log_ratio(x, z):
 
 def test_trained_adversary_recovers_the_log_density_ratio():
     x_all = tf.constant(data.load("4px").x)
-    adversary = networks.build_adversary(4, 64, 2)
+    adversary = networks.build_adversary(4, 64, 2, latent_dim=2)
     optimizer = networks.adam(3e-3, "cosine", STEPS)
     optimizer.build(adversary.trainable_variables)
 

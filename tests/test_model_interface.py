@@ -33,12 +33,15 @@ class FixedVarianceVAE(Model):
 
     def __init__(self, spec, config: FixedVarianceConfig, n_pixels: int):
         super().__init__(spec)
+        self.latent_dim = config.latent_dim
         x = keras.Input((n_pixels,), name="x")
         h = networks.mlp(x, config.encoder_width, config.encoder_depth, "encoder",
                          config.activation)
-        self.encoder = keras.Model(x, keras.layers.Dense(2, name="z_mean")(h), name="encoder")
+        self.encoder = keras.Model(x, keras.layers.Dense(self.latent_dim, name="z_mean")(h),
+                                   name="encoder")
         self.decoder = networks.build_decoder(
-            n_pixels, config.decoder_width, config.decoder_depth, config.activation)
+            n_pixels, config.decoder_width, config.decoder_depth, config.activation,
+            latent_dim=self.latent_dim)
         self.log_var = 2.0 * math.log(config.posterior_std)
         self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)

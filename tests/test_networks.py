@@ -12,18 +12,21 @@ from configs import AVBConfig
 BATCH = 5
 
 
-@pytest.mark.parametrize("dataset", ["4px", "9px"])
-def test_network_shapes(dataset):
+@pytest.mark.parametrize("dataset, d", [("4px", 2), ("9px", 2), ("9px", 5)])
+def test_network_shapes(dataset, d):
     n_pixels = data.load(dataset).n_pixels
     x = np.zeros((BATCH, n_pixels), np.float32)
-    z = np.zeros((BATCH, 2), np.float32)
-    z_mean, z_log_var = networks.build_gaussian_encoder(n_pixels, 8, 2)(x)
-    assert z_mean.shape == (BATCH, 2) and z_log_var.shape == (BATCH, 2)
+    z = np.zeros((BATCH, d), np.float32)
+    z_mean, z_log_var = networks.build_gaussian_encoder(n_pixels, 8, 2, latent_dim=d)(x)
+    assert z_mean.shape == (BATCH, d) and z_log_var.shape == (BATCH, d)
     eps = np.zeros((BATCH, 3), np.float32)
-    assert networks.build_implicit_encoder(n_pixels, 3, 8, 2)([x, eps]).shape == (BATCH, 2)
-    assert networks.build_decoder(n_pixels, 8, 2)(z).shape == (BATCH, n_pixels)
-    assert networks.build_adversary(n_pixels, 8, 2)([x, z]).shape == (BATCH, 1)
-    residual = networks.build_adversary(n_pixels, 8, 2, "elu", residual=True)
+    assert networks.build_implicit_encoder(n_pixels, 3, 8, 2, latent_dim=d)(
+        [x, eps]).shape == (BATCH, d)
+    structured, _, _ = networks.build_structured_encoder(n_pixels, 3, 4, 8, 2, latent_dim=d)
+    assert structured([x, eps]).shape == (BATCH, d)
+    assert networks.build_decoder(n_pixels, 8, 2, latent_dim=d)(z).shape == (BATCH, n_pixels)
+    assert networks.build_adversary(n_pixels, 8, 2, latent_dim=d)([x, z]).shape == (BATCH, 1)
+    residual = networks.build_adversary(n_pixels, 8, 2, "elu", residual=True, latent_dim=d)
     assert residual([x, z]).shape == (BATCH, 1)
     assert sum("_add" in layer.name for layer in residual.layers) == 2
 
@@ -50,7 +53,7 @@ def test_sample_batch_is_uniform_over_points():
 
 
 def test_adversary_depends_on_x_and_z():
-    adversary = networks.build_adversary(4, 16, 2)
+    adversary = networks.build_adversary(4, 16, 2, latent_dim=2)
     x = data.load("4px").x
     z = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
     t = adversary([x, z]).numpy()[:, 0]
@@ -62,7 +65,7 @@ def test_adversary_depends_on_x_and_z():
 
 def test_adversary_adds_half_square_norm_of_z():
     """T = net(x, z) + |z|^2 / 2: with the net's output layer zeroed, T is exactly |z|^2 / 2."""
-    adversary = networks.build_adversary(4, 16, 2)
+    adversary = networks.build_adversary(4, 16, 2, latent_dim=2)
     net = adversary.get_layer("net")
     net.set_weights([np.zeros_like(w) for w in net.get_weights()])
     z = np.array([[1.0, 2.0], [-3.0, 0.5]], np.float32)

@@ -1,0 +1,316 @@
+"""log p(x) of a latent-variable model by annealed importance sampling (AIS), with bidirectional
+Monte Carlo (BDMC) bounds on simulated data.
+
+The model is p(z) = N(0, I) and a likelihood given as a callable, log_likelihood(z) =
+log p(x_n | z) for z of shape [chains, N, D] -> [chains, N]: nothing here sees a Keras model.
+
+AIS (Neal 2001) moves each chain from a normalised start p_0 (the prior, or a Gaussian q(z|x))
+to the unnormalised posterior p(z) p(x|z) through the intermediate densities
+
+    log f_beta(z) = (1 - beta) log p_0(z) + beta (log p(z) + log p(x|z)),
+
+beta_0 = 0 < beta_1 < ... < beta_T = 1. At step i the weight gains
+(beta_i - beta_{i-1}) (log p(z) + log p(x|z) - log p_0(z)) at the current state, and then one
+HMC transition (tfp.mcmc.HamiltonianMonteCarlo) that leaves f_{beta_i} invariant moves the
+state. exp(weight) is an unbiased estimate of p(x), so the log of the chains' mean weight is a
+stochastic lower bound on log p(x) (Jensen), and approaches it as T grows.
+
+Why not tfp.mcmc.sample_annealed_importance_chain: it has only the linear schedule, and it hands
+the kernel results of one temperature (the log density and its gradient, computed under the
+previous beta) to the next temperature's transition, which then starts from a stale density
+and gradient. Here each temperature gets its own kernel whose bootstrap_results evaluates the
+density and gradient under the new beta, and only the adapted step size is carried over.
+
+Step sizes: each data point has its own step size, shared by its chains, adapted after every
+transition by tfp.mcmc.SimpleStepSizeAdaptation towards TARGET_ACCEPT_PROB (multiplied or
+divided by 1 + ADAPTATION_RATE). The step size tensor has shape [N, 1] for states
+[chains, N, D]: tfp averages the acceptance probability over the leading state axes that the
+step size lacks (here the chains axis) and keeps those it has (the data points), so a narrow
+posterior does not shrink the steps of a broad one. The step size is a function of the chains'
+past, which AIS's proof does not allow for; the bias this leaves is far below the estimator's
+noise in the known-answer tests (tests/test_ais.py). The adaptation also couples a point's
+chains, so the standard error (which treats them as independent) is approximate.
+
+Schedules (SCHEDULES), all with beta_0 = 0 and beta_T = 1:
+- "sigmoid": beta_i = (s(i) - s(0)) / (s(T) - s(0)) with s(i) = sigmoid(SIGMOID_SHARPNESS
+  (2 i / T - 1)) (Grosse et al. 2015; Wu et al. 2017). It takes small steps at both ends, where
+  the intermediate densities change fastest: near beta = 0 the likelihood's weight is switched
+  on and near beta = 1 the posterior is narrow.
+- "linear": beta_i = i / T.
+- "geometric": beta_i = GEOMETRIC_START ** ((T - i) / (T - 1)) for i >= 1 (equal ratios from
+  GEOMETRIC_START to 1), after beta_0 = 0; for T = 1 it is [0, 1].
+
+Bidirectional Monte Carlo (Grosse, Ghahramani, Adams 2015): on data simulated from the model's
+joint, z ~ p(z), x ~ p(x|z), the simulated z is an exact posterior sample of its x. Reverse AIS
+starts there, runs the transitions from beta = 1 down to 0, and its mean weight estimates
+1 / p(x) without bias, so -log of it is a stochastic upper bound on log p(x). Forward AIS on the
+same x gives the lower bound; the gap between the two bounds the error of forward AIS on data
+like the simulated data.
+
+Estimates per data point, from the log weights w over its C chains: log_px = logsumexp(w) -
+log C; with w~ = exp(w - max w), stderr = std(w~) / (mean(w~) sqrt(C)) (the delta method, std
+with C - 1 in the denominator); ess = (sum w~)^2 / sum w~^2.
+
+The whole annealing loop, for the chains of all data points at once, is one
+tf.function(jit_compile=True) (a tf.while_loop over temperatures); forward and reverse runs of
+the same likelihood and start share it, since the schedule and the initial state are arguments.
+It is built once per (log_likelihood, start.log_prob, leapfrog_steps) and cached.
+
+Defaults, measured on a 2-core CPU (see the report of the session that wrote this module):
+DEFAULT_STEPS, DEFAULT_CHAINS, DEFAULT_LEAPFROG_STEPS and the sigmoid schedule.
+"""
+
+import functools
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import densities
+
+SCHEDULES = ("sigmoid", "linear", "geometric")
+DEFAULT_STEPS = 1000
+DEFAULT_CHAINS = 16
+DEFAULT_LEAPFROG_STEPS = 3
+DEFAULT_SCHEDULE = "sigmoid"
+DEFAULT_SEED = (0, 0)
+
+INITIAL_STEP_SIZE = 0.1       # for every data point at beta = 0; adapted from there
+TARGET_ACCEPT_PROB = 0.65     # HMC's optimal acceptance rate (Neal 2011) is about 0.65
+ADAPTATION_RATE = 0.02        # step size times or divided by 1.02 after each transition
+# Each transition's step sizes are the adapted ones times a factor drawn uniformly from
+# 1 -+ STEP_JITTER (one per data point, independent of the state, so every transition still
+# leaves its density invariant). A fixed number of leapfrog steps times a fixed step size can
+# match a period of the posterior's Hamiltonian flow and bring the chains back to where they
+# started; the jitter breaks that (on a near-Gaussian posterior it halves the standard error
+# at 3 or 4 leapfrog steps).
+STEP_JITTER = 0.5
+# The adaptation's step counter restarts with each temperature's bootstrap_results, so this
+# only has to exceed one: every transition adapts.
+ADAPTATION_STEPS = 2 ** 30
+SIGMOID_SHARPNESS = 4.0       # the delta of Wu et al.'s sigmoid schedule
+GEOMETRIC_START = 1e-4        # the geometric schedule's first positive beta
+CACHE_SIZE = 16               # compiled annealing loops kept
+# The schedule, seeds and jitters go to the compiled loop padded to a length of at least
+# MIN_PADDED_STEPS (else the next power of two), with the step count as a separate argument,
+# so that runs of different lengths share one XLA program (a compile is about 5 s here).
+MIN_PADDED_STEPS = 1024
+
+
+def schedule(name: str, steps: int) -> np.ndarray:
+    """beta_0 = 0 < ... < beta_steps = 1 (float64, length steps + 1)."""
+    if steps < 1:
+        raise ValueError(f"AIS needs at least one step, got {steps}")
+    i = np.arange(steps + 1, dtype=np.float64)
+    if name == "linear":
+        betas = i / steps
+    elif name == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-SIGMOID_SHARPNESS * (2.0 * i / steps - 1.0)))
+        betas = (s - s[0]) / (s[-1] - s[0])
+    elif name == "geometric":
+        if steps == 1:
+            betas = np.array([0.0, 1.0])
+        else:
+            betas = np.concatenate(
+                [[0.0], GEOMETRIC_START ** ((steps - i[1:]) / (steps - 1))])
+    else:
+        raise ValueError(f"unknown AIS schedule {name!r}; choose from {SCHEDULES}")
+    betas[0], betas[-1] = 0.0, 1.0
+    return betas
+
+
+class Start(NamedTuple):
+    """A normalised starting distribution for each data point's chains."""
+    sample: Callable     # seed -> z [chains, N, D]
+    log_prob: Callable   # z [chains, N, D] -> [chains, N], normalised log density
+
+
+def prior_start(chains: int, n_points: int, latent_dim: int) -> Start:
+    """Chains started at the prior N(0, I)."""
+    return Start(
+        sample=lambda seed: tf.random.stateless_normal([chains, n_points, latent_dim], seed),
+        log_prob=densities.standard_normal_log_density)
+
+
+def gaussian_start(mean, log_var, chains: int = DEFAULT_CHAINS) -> Start:
+    """Chains started at a diagonal Gaussian q(z|x) = N(mean, diag(exp(log_var))) of each data
+    point; mean and log_var [N, D]."""
+    mean = tf.convert_to_tensor(mean, tf.float32)
+    log_var = tf.convert_to_tensor(log_var, tf.float32)
+    shape = tf.concat([[chains], tf.shape(mean)], 0)
+
+    def sample(seed):
+        return mean + tf.exp(0.5 * log_var) * tf.random.stateless_normal(shape, seed)
+
+    return Start(sample=sample,
+                 log_prob=lambda z: densities.gaussian_log_density(z, mean, log_var))
+
+
+def bernoulli_log_likelihood_fn(decoder, x):
+    """log p(x|z) for a decoder mapping z [batch, D] -> logits [batch, P] and binary data
+    x [N, P]: a callable z [chains, N, D] -> [chains, N]."""
+    x = tf.convert_to_tensor(x, tf.float32)
+
+    def log_likelihood(z):
+        shape = tf.shape(z)
+        logits = decoder(tf.reshape(z, [-1, shape[2]]))
+        logits = tf.reshape(logits, tf.concat([shape[:2], [-1]], 0))
+        return densities.bernoulli_log_likelihood(x, logits)
+
+    return log_likelihood
+
+
+class AISResult(NamedTuple):
+    log_px: np.ndarray      # [N] log of the mean weight over the chains
+    stderr: np.ndarray      # [N] its standard error (delta method on the weights)
+    ess: np.ndarray         # [N] effective sample size (sum w)^2 / sum w^2 over chains
+    log_weights: np.ndarray  # [chains, N]
+    acceptance: float       # mean HMC acceptance probability over all steps and chains
+    step_size: np.ndarray   # [N] final step sizes
+
+
+class BDMCResult(NamedTuple):
+    lower: np.ndarray  # [M] forward AIS on the simulated data
+    upper: np.ndarray  # [M] reverse AIS
+    gap: float         # mean(upper - lower)
+
+
+class NonFiniteWeights(ArithmeticError):
+    """Some AIS weights are NaN or Inf; the message names the first such data point."""
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _annealer(log_likelihood, start_log_prob, leapfrog_steps: int):
+    """The compiled annealing loop: (steps T, betas [S + 1], z [chains, N, D], step_size [N, 1],
+    seeds [S, 2], jitters [S, N, 1]) -> (log weights [chains, N] float64, summed acceptance
+    probability, step sizes [N, 1]), for any padded length S >= T (entries past T unused).
+
+    At each k = 1..T the weight gains (betas[k] - betas[k-1]) (log target - log start) at z,
+    then one HMC transition invariant for the density at betas[k] moves z. Forward AIS passes
+    the schedule, reverse AIS the schedule reversed (its log weights then estimate
+    log 1 / p(x)). The seeds and jitters are drawn outside: each random op inside the loop
+    adds about half a second to XLA's compile time, the loop's main cost on small problems."""
+
+    def log_target(z):
+        return densities.standard_normal_log_density(z) + log_likelihood(z)
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def run(steps, betas, z, step_size, seeds, jitters):
+        betas = tf.cast(betas, z.dtype)
+        # The increments use the betas that the transitions use, in float64.
+        delta = tf.cast(betas[1:], tf.float64) - tf.cast(betas[:-1], tf.float64)
+        log_w = tf.zeros(tf.shape(z)[:2], tf.float64)
+
+        def body(k, z, log_w, step_size, accepted):
+            beta = betas[k + 1]
+            log_w += delta[k] * tf.cast(log_target(z) - start_log_prob(z), tf.float64)
+
+            def log_density(z):
+                return (1.0 - beta) * start_log_prob(z) + beta * log_target(z)
+
+            kernel = tfp.mcmc.SimpleStepSizeAdaptation(
+                tfp.mcmc.HamiltonianMonteCarlo(
+                    target_log_prob_fn=log_density, step_size=step_size * jitters[k],
+                    num_leapfrog_steps=leapfrog_steps),
+                num_adaptation_steps=ADAPTATION_STEPS,
+                target_accept_prob=TARGET_ACCEPT_PROB,
+                adaptation_rate=ADAPTATION_RATE)
+            z, results = kernel.one_step(z, kernel.bootstrap_results(z), seed=seeds[k])
+            log_accept = tf.minimum(results.inner_results.log_accept_ratio, 0.0)
+            accepted += tf.reduce_sum(tf.exp(log_accept))
+            return k + 1, z, log_w, results.new_step_size / jitters[k], accepted
+
+        _, _, log_w, step_size, accepted = tf.while_loop(
+            lambda k, *_: k < steps, body,
+            (tf.constant(0), z, log_w, step_size, tf.constant(0.0, z.dtype)))
+        return log_w, accepted, step_size
+
+    return run
+
+
+def _seed(seed):
+    return tf.cast(tf.convert_to_tensor(seed), tf.int64)
+
+
+def _anneal(log_likelihood, start: Start, z, latent_dim, betas, leapfrog_steps, seed,
+            direction: str) -> AISResult:
+    z = tf.convert_to_tensor(z, tf.float32)
+    if z.shape.rank != 3 or z.shape[2] != latent_dim:
+        raise ValueError(f"AIS states must be [chains, N, {latent_dim}], got {z.shape}")
+    chains, n_points = z.shape[0], z.shape[1]
+    steps = len(betas) - 1
+    step_size = tf.fill([n_points, 1], tf.constant(INITIAL_STEP_SIZE, tf.float32))
+    padded = max(MIN_PADDED_STEPS, 1 << (steps - 1).bit_length())
+    step_seeds, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    seeds = tf.cast(tf.random.experimental.stateless_split(step_seeds, padded), tf.int32)
+    jitters = 1.0 + STEP_JITTER * tf.random.stateless_uniform([padded, n_points, 1],
+                                                              jitter_seed, -1.0, 1.0)
+    betas = np.concatenate([betas, np.full(padded - steps, betas[-1])])
+    run = _annealer(log_likelihood, start.log_prob, int(leapfrog_steps))
+    log_w, accepted, step_size = run(tf.constant(steps, tf.int32), tf.constant(betas, tf.float64),
+                                     z, step_size, seeds, jitters)
+    log_w = log_w.numpy()
+    bad = ~np.isfinite(log_w).all(0)
+    if bad.any():
+        raise NonFiniteWeights(f"AIS weights of data point {int(np.argmax(bad))} are NaN or "
+                               f"Inf ({direction}, {steps} steps)")
+    log_mean = _log_mean_exp(log_w)
+    scaled = np.exp(log_w - log_w.max(0))
+    stderr = (scaled.std(0, ddof=1) / (scaled.mean(0) * math.sqrt(chains)) if chains > 1
+              else np.full(n_points, np.inf))
+    ess = scaled.sum(0) ** 2 / np.square(scaled).sum(0)
+    return AISResult(
+        log_px=log_mean if direction == "forward" else -log_mean,
+        stderr=stderr, ess=ess, log_weights=log_w,
+        acceptance=float(accepted) / (steps * chains * n_points),
+        step_size=step_size.numpy()[:, 0])
+
+
+def _log_mean_exp(log_w):
+    top = log_w.max(0)
+    return top + np.log(np.mean(np.exp(log_w - top), 0))
+
+
+def forward(log_likelihood, start: Start, latent_dim: int, steps: int = DEFAULT_STEPS,
+            leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
+            schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED) -> AISResult:
+    """Forward AIS from start (beta = 0) to the posterior (beta = 1): log_px is a stochastic
+    lower bound on log p(x_n) for each data point. seed: a stateless seed, shape [2]."""
+    start_seed, run_seed = tf.unstack(tf.random.experimental.stateless_split(_seed(seed), 2))
+    return _anneal(log_likelihood, start, start.sample(start_seed), latent_dim,
+                   schedule(schedule_name, steps), leapfrog_steps, run_seed, "forward")
+
+
+def reverse(log_likelihood, start: Start, z_exact, latent_dim: int,
+            steps: int = DEFAULT_STEPS, leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
+            schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED) -> AISResult:
+    """Reverse AIS from the posterior (beta = 1) to start (beta = 0), chains started at
+    z_exact [chains, N, D], an exact posterior sample: log_px = -log mean(reverse weights) is
+    a stochastic upper bound on log p(x_n)."""
+    run_seed = tf.random.experimental.stateless_split(_seed(seed), 2)[1]
+    return _anneal(log_likelihood, start, z_exact, latent_dim,
+                   schedule(schedule_name, steps)[::-1].copy(), leapfrog_steps, run_seed,
+                   "reverse")
+
+
+def bdmc(simulate, make_log_likelihood, make_start, latent_dim: int,
+         steps: int = DEFAULT_STEPS, leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
+         schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED) -> BDMCResult:
+    """Bidirectional Monte Carlo: simulate(seed) -> (x_sim [M, P], z_exact [M, D]) from the
+    model's joint; forward AIS on x_sim gives lower bounds on log p(x_sim), reverse AIS from
+    z_exact upper bounds. make_log_likelihood(x) and make_start(x) give the log_likelihood
+    callable and the Start for those x."""
+    simulate_seed, forward_seed, reverse_seed = tf.unstack(
+        tf.random.experimental.stateless_split(_seed(seed), 3))
+    x_sim, z_exact = simulate(simulate_seed)
+    log_likelihood, start = make_log_likelihood(x_sim), make_start(x_sim)
+    lower = forward(log_likelihood, start, latent_dim, steps, leapfrog_steps, schedule_name,
+                    forward_seed)
+    chains = lower.log_weights.shape[0]
+    z_exact = tf.convert_to_tensor(z_exact, tf.float32)
+    upper = reverse(log_likelihood, start, tf.broadcast_to(z_exact, [chains, *z_exact.shape]),
+                    latent_dim, steps, leapfrog_steps, schedule_name, reverse_seed)
+    return BDMCResult(lower=lower.log_px, upper=upper.log_px,
+                      gap=float(np.mean(upper.log_px - lower.log_px)))

@@ -1,0 +1,202 @@
+"""AIS and BDMC (ais.py) against answers known in closed form or by quadrature.
+
+Each compiled annealing loop costs about 5 s of XLA compilation here (the run itself well
+under 1 s), so the tests share them: the closed-form runs use one likelihood callable and the
+prior start throughout, and the BDMC test's likelihood is that same callable.
+"""
+
+import contextlib
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ais
+
+# The closed-form case: z ~ N(0, I_D), y | z ~ N(A z, s^2 I_P), so p(y) = N(y; 0, A A^T + s^2 I).
+# The noise scales differ by 30 times between the points, and so do their posterior widths.
+LATENT_DIM = 4
+OBS_DIM = 6
+NOISE = np.array([0.1, 0.3, 1.0, 3.0])
+N_POINTS = len(NOISE)
+CHAINS = 16
+STEPS = 1000
+FEW_STEPS = 10
+BDMC_REPEATS = 4
+LEAPFROG_STEPS = 3
+# Forward AIS must land within this many of its own standard errors of the truth; the floor
+# keeps a run whose weights happen to agree closely from demanding more than the estimator gives.
+STDERRS = 4.0
+STDERR_FLOOR = 0.02
+# The narrowest point's posterior is about 30 times narrower than the broadest's; per-point
+# adaptation gives step sizes about 20 times apart, a shared step size one.
+STEP_SIZE_RATIO = 5.0
+
+# The 2-D decoder: quadrature on a 400 x 400 midpoint grid over [-6, 6]^2 (under 1e-8 of the
+# prior's mass lies outside).
+GRID_EXTENT = 6.0
+GRID_POINTS = 400
+QUADRATURE_TOLERANCE = 0.01
+DECODER_CHAINS = 64
+DECODER_STEPS = 500
+
+_rng = np.random.default_rng(0)
+A = _rng.normal(size=(OBS_DIM, LATENT_DIM))
+Y = _rng.normal(size=(N_POINTS, LATENT_DIM)) @ A.T + NOISE[:, None] * _rng.normal(
+    size=(N_POINTS, OBS_DIM))
+
+
+def closed_form_log_py():
+    out = []
+    for y, s in zip(Y, NOISE):
+        cov = A @ A.T + s ** 2 * np.eye(OBS_DIM)
+        out.append(-0.5 * (y @ np.linalg.solve(cov, y) + np.linalg.slogdet(cov)[1]
+                           + OBS_DIM * math.log(2 * math.pi)))
+    return np.array(out)
+
+
+TRUTH = closed_form_log_py()
+POSTERIOR_COV = np.array([np.linalg.inv(np.eye(LATENT_DIM) + A.T @ A / s ** 2) for s in NOISE])
+POSTERIOR_MEAN = np.einsum("nde,pe,np->nd", POSTERIOR_COV, A, Y) / NOISE[:, None] ** 2
+
+_A, _NOISE = (tf.constant(v, tf.float32) for v in (A, NOISE[:, None]))
+# A variable, so that the NaN test can spoil one point's data without a new callable.
+_Y = tf.Variable(Y, dtype=tf.float32, trainable=False)
+
+
+def gaussian_log_likelihood(z):
+    """log N(y_n; A z, s_n^2 I) for z [chains, N, D] -> [chains, N]."""
+    scaled = (_Y - tf.einsum("cnd,pd->cnp", z, _A)) / _NOISE
+    return -0.5 * tf.reduce_sum(tf.square(scaled) + tf.math.log(2 * math.pi * _NOISE ** 2), -1)
+
+
+def posterior_sample(seed):
+    """One exact draw of z from p(z | y_n) for each point: [N, D]."""
+    eps = tf.random.stateless_normal([N_POINTS, LATENT_DIM], seed, dtype=tf.float64)
+    return POSTERIOR_MEAN + tf.einsum("nde,ne->nd", np.linalg.cholesky(POSTERIOR_COV), eps)
+
+
+def within_stderrs(result):
+    return np.abs(result.log_px - TRUTH) <= STDERRS * np.maximum(result.stderr, STDERR_FLOOR)
+
+
+@pytest.fixture(scope="module")
+def prior_run():
+    return ais.forward(gaussian_log_likelihood, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM),
+                       LATENT_DIM, STEPS, LEAPFROG_STEPS, "sigmoid", [1, 2])
+
+
+def test_forward_ais_from_the_prior_finds_the_closed_form_answer(prior_run):
+    assert within_stderrs(prior_run).all(), (prior_run.log_px - TRUTH, prior_run.stderr)
+    assert prior_run.log_weights.shape == (CHAINS, N_POINTS)
+    assert np.all((prior_run.ess >= 1.0) & (prior_run.ess <= CHAINS))
+    assert 0.3 < prior_run.acceptance < 0.95
+
+
+def test_each_data_point_adapts_its_own_step_size(prior_run):
+    narrow, broad = prior_run.step_size[np.argmin(NOISE)], prior_run.step_size[np.argmax(NOISE)]
+    assert broad > STEP_SIZE_RATIO * narrow, prior_run.step_size
+
+
+def test_forward_ais_from_a_gaussian_start_finds_the_closed_form_answer():
+    widened = np.log(np.einsum("ndd->nd", POSTERIOR_COV) * 1.5 ** 2)
+    start = ais.gaussian_start(POSTERIOR_MEAN, widened, CHAINS)
+    result = ais.forward(gaussian_log_likelihood, start, LATENT_DIM, STEPS, LEAPFROG_STEPS,
+                         "sigmoid", [3, 4])
+    assert within_stderrs(result).all(), (result.log_px - TRUTH, result.stderr)
+    # Starting near the posterior, the weights vary far less than from the prior.
+    assert result.stderr.mean() < 0.5 * ais.forward(
+        gaussian_log_likelihood, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM), LATENT_DIM,
+        STEPS, LEAPFROG_STEPS, "sigmoid", [3, 4]).stderr.mean()
+
+
+def make_log_likelihood(x):
+    # BDMC's simulated data are Y itself (with z drawn from Y's exact posterior), so the
+    # likelihood of x is the shared callable: a new callable would compile a new loop.
+    np.testing.assert_array_equal(np.asarray(x), Y)
+    return gaussian_log_likelihood
+
+
+def test_bdmc_brackets_the_truth_and_its_gap_shrinks_with_more_steps():
+    def simulate(seed):
+        return tf.constant(Y), tf.cast(posterior_sample(seed), tf.float32)
+
+    def bdmc(steps, seed):
+        return ais.bdmc(simulate, make_log_likelihood,
+                        lambda x: ais.prior_start(CHAINS, N_POINTS, LATENT_DIM), LATENT_DIM,
+                        steps, LEAPFROG_STEPS, "sigmoid", [seed, 6])
+
+    # A few steps leave the bounds far apart but noisy (a lucky chain can lift a lower bound
+    # above the truth): they are averaged over BDMC_REPEATS runs, which share one compiled loop.
+    few = [bdmc(FEW_STEPS, seed) for seed in range(BDMC_REPEATS)]
+    lower = np.mean([run.lower for run in few])
+    upper = np.mean([run.upper for run in few])
+    assert lower < TRUTH.mean() < upper, (lower, TRUTH.mean(), upper)
+    assert few[0].gap == pytest.approx(np.mean(few[0].upper - few[0].lower))
+    many = bdmc(STEPS, 0)
+    assert abs(many.gap) < 0.25 * (upper - lower), (many.gap, upper - lower)
+
+
+def test_ais_on_a_2d_decoder_matches_quadrature():
+    keras.utils.set_random_seed(0)
+    decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
+                                keras.layers.Dense(4)])
+    x = np.eye(4, dtype=np.float32)           # the four one-hot 2 x 2 images
+    width = 2 * GRID_EXTENT / GRID_POINTS
+    centres = np.linspace(-GRID_EXTENT + width / 2, GRID_EXTENT - width / 2, GRID_POINTS)
+    grid = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
+    logits = decoder(grid.astype(np.float32)).numpy().astype(np.float64)
+    log_joint = (x @ logits.T - np.logaddexp(0.0, logits).sum(1)
+                 - 0.5 * np.square(grid).sum(1) - math.log(2 * math.pi) + 2 * math.log(width))
+    top = log_joint.max(1)
+    quadrature = top + np.log(np.exp(log_joint - top[:, None]).sum(1))
+
+    result = ais.forward(ais.bernoulli_log_likelihood_fn(decoder, x),
+                         ais.prior_start(DECODER_CHAINS, 4, 2), 2, DECODER_STEPS,
+                         LEAPFROG_STEPS, "sigmoid", [7, 8])
+    assert abs(np.mean(result.log_px - quadrature)) < QUADRATURE_TOLERANCE, (
+        result.log_px - quadrature)
+
+
+@contextlib.contextmanager
+def nan_in_data_point(index):
+    _Y[index].assign(tf.fill([OBS_DIM], np.nan))
+    try:
+        yield
+    finally:
+        _Y.assign(Y)
+
+
+def test_nan_weights_name_the_data_point_in_both_directions():
+    start = ais.prior_start(CHAINS, N_POINTS, LATENT_DIM)
+    z = tf.broadcast_to(tf.cast(posterior_sample([1, 2]), tf.float32),
+                        [CHAINS, N_POINTS, LATENT_DIM])
+    # FEW_STEPS, as in the BDMC test, whose compiled loop this reuses.
+    with nan_in_data_point(2):
+        with pytest.raises(ais.NonFiniteWeights,
+                           match=rf"data point 2 .*\(forward, {FEW_STEPS} steps\)"):
+            ais.forward(gaussian_log_likelihood, start, LATENT_DIM, FEW_STEPS, LEAPFROG_STEPS,
+                        "sigmoid", [1, 2])
+        with pytest.raises(ais.NonFiniteWeights,
+                           match=rf"data point 2 .*\(reverse, {FEW_STEPS} steps\)"):
+            ais.reverse(gaussian_log_likelihood, start, z, LATENT_DIM, FEW_STEPS,
+                        LEAPFROG_STEPS, "sigmoid", [1, 2])
+    # With the data restored the same runs are finite.
+    ais.forward(gaussian_log_likelihood, start, LATENT_DIM, FEW_STEPS, LEAPFROG_STEPS,
+                "sigmoid", [1, 2])
+
+
+@pytest.mark.parametrize("name", ais.SCHEDULES)
+@pytest.mark.parametrize("steps", [1, 2, 7, 1000])
+def test_schedules_rise_strictly_from_zero_to_one(name, steps):
+    betas = ais.schedule(name, steps)
+    assert betas.dtype == np.float64 and betas.shape == (steps + 1,)
+    assert betas[0] == 0.0 and betas[-1] == 1.0
+    assert np.all(np.diff(betas) > 0)
+
+
+def test_an_unknown_schedule_is_refused():
+    with pytest.raises(ValueError, match="unknown AIS schedule"):
+        ais.schedule("cosine", 10)
