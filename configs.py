@@ -18,7 +18,7 @@ STEP_ROUNDING = 100                  # scaled step counts are rounded up to a mu
 POSTERIORS = ("gaussian", "flow")
 LATENT_DIM_MIN, LATENT_DIM_MAX = 2, 256   # the latent pictures and the flow need two axes
 LOG_PX_METHODS = ("auto", "quadrature", "ais")
-AIS_SCHEDULES = ("sigmoid", "linear", "geometric")   # ais.py defines each
+AIS_SCHEDULES = ("sigmoid", "linear", "geometric")   # ais.py defines each (ais.schedule)
 AIS_STARTS = ("prior", "posterior")
 AIS_STEPS_MAX = 100_000
 # Settings added after runs were first saved; their defaults are what older code did, so a
@@ -118,11 +118,11 @@ class TrainConfig:
         "auto", "how the final evaluation computes log p(x): quadrature (exact, D = 2 only), "
                 "ais (annealed importance sampling, with its standard error and a BDMC gap), "
                 "or auto: quadrature where D = 2, ais otherwise", choices=LOG_PX_METHODS)
-    ais_steps: int = _setting(500, "AIS: intermediate distributions between the start and "
-                                   "the posterior", type=ais_steps)
+    ais_steps: int = _setting(1000, "AIS: intermediate distributions between the start and "
+                                    "the posterior", type=ais_steps)
     ais_chains: int = _setting(16, "AIS: chains per data point")
-    ais_leapfrog_steps: int = _setting(10, "AIS: leapfrog steps per HMC move (the step size "
-                                           "adapts per data point)")
+    ais_leapfrog_steps: int = _setting(3, "AIS: leapfrog steps per HMC move (the step size "
+                                          "adapts per data point)")
     ais_schedule: str = _setting(
         "sigmoid", "AIS: inverse temperatures from 0 to 1: sigmoid (dense at both ends), "
                    "linear, or geometric (dense near 0)", choices=AIS_SCHEDULES)

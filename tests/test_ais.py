@@ -1,8 +1,10 @@
 """AIS and BDMC (ais.py) against answers known in closed form or by quadrature.
 
-Each compiled annealing loop costs about 5 s of XLA compilation here (the run itself well
-under 1 s), so the tests share them: the closed-form runs use one likelihood callable and the
-prior start throughout, and the BDMC test's likelihood is that same callable.
+Each compiled annealing loop costs about 5 s of XLA compilation here (the runs themselves take
+well under 1 s), so the tests share them: every closed-form run uses one likelihood callable
+(its data in a variable, which the NaN test spoils for a while), and runs of up to
+ais.MIN_PADDED_STEPS steps, forward or reverse, share one program. Three loops are compiled:
+the prior start's, the Gaussian start's and the 2-D decoder's.
 """
 
 import contextlib
@@ -136,7 +138,7 @@ def test_bdmc_brackets_the_truth_and_its_gap_shrinks_with_more_steps():
     assert lower < TRUTH.mean() < upper, (lower, TRUTH.mean(), upper)
     assert few[0].gap == pytest.approx(np.mean(few[0].upper - few[0].lower))
     many = bdmc(STEPS, 0)
-    assert abs(many.gap) < 0.25 * (upper - lower), (many.gap, upper - lower)
+    assert abs(many.gap) < 0.1 * (upper - lower), (many.gap, upper - lower)
 
 
 def test_ais_on_a_2d_decoder_matches_quadrature():

@@ -90,12 +90,14 @@ def test_a_run_saved_without_a_latent_dimension_reads_as_two(runs, tmp_path):
         record.pop(name)
     (old / rundir.CONFIG_FILE).write_text(json.dumps(record))
     read = rundir.read_config(old / rundir.CONFIG_FILE)
-    assert read["latent_dim"] == 2 and read["log_px"] == "auto" and read["ais_steps"] == 500
+    assert read["latent_dim"] == 2 and read["log_px"] == "auto" and read["ais_steps"] == 1000
 
 
 def test_nonfinite_ais_weights_stop_the_run_naming_the_data_point(tmp_path, monkeypatch):
+    likelihood_fn = ais.bernoulli_log_likelihood_fn
+
     def nan_at_point_2(decoder, x):
-        log_likelihood = ais.bernoulli_log_likelihood_fn(decoder, x)
+        log_likelihood = likelihood_fn(decoder, x)
         bad = tf.one_hot(2, int(x.shape[0]), on_value=np.nan, off_value=0.0)
         return lambda z: log_likelihood(z) + bad
     monkeypatch.setattr(ais, "bernoulli_log_likelihood_fn", nan_at_point_2)
