@@ -120,7 +120,7 @@ class TrainConfig:
                 "or auto: quadrature where D = 2, ais otherwise", choices=LOG_PX_METHODS)
     ais_steps: int = _setting(1000, "AIS: intermediate distributions between the start and "
                                     "the posterior", type=ais_steps)
-    ais_chains: int = _setting(16, "AIS: chains per data point")
+    ais_chains: int = _setting(64, "AIS: chains per data point")
     ais_leapfrog_steps: int = _setting(3, "AIS: leapfrog steps per HMC move (the step size "
                                           "adapts per data point)")
     ais_schedule: str = _setting(

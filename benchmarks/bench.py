@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="configurations whose throughput to measure (default: both)")
     parser.add_argument("--skip-runs", action="store_true",
                         help="skip the whole training runs (time to quality, memory, targets "
-                             "of the default runs) and the --help timing")
+                             "of the default runs), the --help timing and the timing of the "
+                             "default AIS evaluation")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"),
                         help="Markdown report to write; results.json goes beside it "
                              "(default: benchmarks/RESULTS.md)")
@@ -53,7 +54,7 @@ def render(record: dict) -> str:
                   record["adversary_shape_gflops"],
                   [report.Throughput(**r) for r in record["throughput"]],
                   [report.ScriptRun(**r) for r in record["runs"]], record["help_seconds"],
-                  record["log_px_tracking_ms"], record["seconds"])
+                  record["log_px_tracking_ms"], record["seconds"], record.get("ais"))
 
 
 def main(argv=None) -> None:

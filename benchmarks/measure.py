@@ -17,12 +17,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import ais
 import data
 import evaluation
 import registry
 import rundir
 import training
-from benchmarks.report import (HELP_REPEATS, MATMUL_CHAIN, PAPER_LIKE, PAPER_LIKE_ADVERSARY,
+from benchmarks.report import (AIS_DATASET, AIS_LATENT_DIM, AIS_MODEL, AIS_THROUGHPUT_STEPS,
+                               HELP_REPEATS, MATMUL_CHAIN, PAPER_LIKE, PAPER_LIKE_ADVERSARY,
                                PAPER_LIKE_MODEL, POLL_SECONDS, QUALITY_EVAL_EVERY, STYLES,
                                THROUGHPUT_DATASET, ScriptRun, Throughput)
 
@@ -253,6 +255,43 @@ def log_px_tracking_cost(seconds: float) -> dict:
     return costs
 
 
+def decoder_matmul_flops(decoder, rows: int) -> int:
+    """FLOPs of one gradient evaluation of log p(x|z) for `rows` z: the decoder's forward
+    products (2 rows n_in n_out per Dense layer) and twice that for the backward pass."""
+    forward = sum(2 * rows * int(np.prod(w.shape)) for w in decoder.trainable_weights
+                  if len(w.shape) == 2)
+    return 3 * forward
+
+
+def ais_measurements(seconds: float, default_evaluation: bool) -> dict:
+    """AIS on AIS_DATASET with an AIS_LATENT_DIM-D latent (an untrained AIS_MODEL: the cost of
+    an HMC step does not depend on the weights): leapfrog gradient evaluations per second over
+    short forward runs of the default chains, their GFLOP/s, and where asked the wall time of
+    the default evaluation (forward AIS on every data point plus the BDMC runs)."""
+    config = registry.default_config(AIS_MODEL, dataset=AIS_DATASET, latent_dim=AIS_LATENT_DIM)
+    model, x = new_model(AIS_MODEL, config)
+    x = tf.constant(x)
+    log_likelihood = ais.bernoulli_log_likelihood_fn(model.decoder, x)
+    start = evaluation.ais_start(model, x, config)
+
+    def run():
+        ais.forward(log_likelihood, start, config.latent_dim, AIS_THROUGHPUT_STEPS,
+                    config.ais_leapfrog_steps, config.ais_schedule)
+    runs_per_second = calls_per_second(run, seconds)
+    rows = config.ais_chains * int(x.shape[0])
+    gradients = AIS_THROUGHPUT_STEPS * (config.ais_leapfrog_steps + 1)
+    record = {"dataset": AIS_DATASET, "latent_dim": AIS_LATENT_DIM, "rows": rows,
+              "gradient_evaluations_per_second": runs_per_second * gradients * rows,
+              "gflops": runs_per_second * gradients * decoder_matmul_flops(model.decoder, rows)
+              / 1e9, "default_evaluation_seconds": None}
+    if default_evaluation:
+        fresh = registry.get(AIS_MODEL).build(config, int(x.shape[1]))   # compiles anew
+        begin = time.perf_counter()
+        evaluation.ais_metrics(fresh, x, config)
+        record["default_evaluation_seconds"] = time.perf_counter() - begin
+    return record
+
+
 def measure(args) -> dict:
     """Every measurement, as the JSON record that results.json holds."""
     record = {"machine": machine(), "seconds": args.seconds}
@@ -261,6 +300,8 @@ def measure(args) -> dict:
     record["adversary_shape_gflops"] = model_shape_rates(args.seconds)
     print("throughput", flush=True)
     results = throughput(args.models, args.configs, args.seconds)
+    print("AIS", flush=True)
+    ais_record = ais_measurements(args.seconds, not args.skip_runs)
     runs, help_time, tracking = [], None, {}
     if not args.skip_runs:
         tracking = log_px_tracking_cost(args.seconds)
@@ -274,4 +315,4 @@ def measure(args) -> dict:
                         runs.append(script_run(model, dataset, eval_every, Path(work)))
     return {**record, "throughput": [r._asdict() for r in results],
             "runs": [r._asdict() for r in runs], "help_seconds": help_time,
-            "log_px_tracking_ms": tracking}
+            "log_px_tracking_ms": tracking, "ais": ais_record}

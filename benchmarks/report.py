@@ -11,6 +11,9 @@ PAPER_LIKE = {"activation": "elu", "encoder_depth": 3, "encoder_width": 64, "dec
 PAPER_LIKE_ADVERSARY = {"noise_dim": 16, "adversary_width": 256, "adversary_depth": 2,
                   "adversary_architecture": "residual", "adversary_steps": 1}
 THROUGHPUT_DATASET = "4px"
+AIS_MODEL, AIS_DATASET, AIS_LATENT_DIM = "vae", "9px", 8   # whose decoder AIS is timed on
+AIS_THROUGHPUT_STEPS = 64        # temperatures of each timed AIS run
+AIS_EVALUATION_TARGET = 30.0     # seconds of the default AIS evaluation of a 9px, D = 8 run
 MATMUL_CHAIN = 16                # products per compiled call of the peak measurement
 QUALITY_EVAL_EVERY = 200         # log p(x) evaluations of the time-to-quality runs
 # Targets of the speed issue, by (model, data set): nats below the optimum that count as
@@ -148,8 +151,25 @@ def paper_like_limit(results: list, shapes: dict) -> list:
             f"{needed:.1f} ms. The products alone would take {bounds}.", ""]
 
 
+def ais_section(record: dict, best: float) -> list:
+    lines = ["## AIS", "",
+             f"Forward AIS on {record['dataset']} with a {record['latent_dim']}-D latent, the "
+             f"default chains for every data point ({record['rows']} rows per gradient "
+             f"evaluation of the default decoder): "
+             f"{record['gradient_evaluations_per_second']:,.0f} leapfrog gradient evaluations "
+             f"per second (one per row), {record['gflops']:.1f} GFLOP/s of the decoder's "
+             f"products, {record['gflops'] / best:.0%} of the matmul peak."]
+    seconds = record["default_evaluation_seconds"]
+    if seconds is not None:
+        met = "met" if seconds <= AIS_EVALUATION_TARGET else "**missed**"
+        lines.append(f"The default AIS evaluation of a run there (forward AIS on every data "
+                     f"point plus the BDMC runs, compiling included) took {seconds:.1f} s; "
+                     f"target at most {AIS_EVALUATION_TARGET:.0f} s: {met}.")
+    return lines + [""]
+
+
 def report(info: dict, peak: dict, shapes: dict, results: list, runs: list, help_time,
-           tracking: dict, seconds: float) -> str:
+           tracking: dict, seconds: float, ais_record: dict | None = None) -> str:
     best = max(peak.values())
     lines = ["# Benchmark results", "", "Regenerate with `python -m benchmarks.bench` (about "
              "six minutes; run it on an otherwise idle machine); `--from-json "
@@ -164,6 +184,8 @@ def report(info: dict, peak: dict, shapes: dict, results: list, runs: list, help
         lines += throughput_section(results, shapes, best, seconds)
     if runs:
         lines += runs_section(runs)
+    if ais_record:
+        lines += ais_section(ais_record, best)
     if tracking:
         lines += ["## Cost of tracking log p(x) during training", "",
                   *(f"- {dataset}: {ms:.1f} ms per evaluation" for dataset, ms in

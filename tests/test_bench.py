@@ -1,4 +1,4 @@
-"""The benchmark: its FLOP count on a case counted by hand, and a smoke run of the script."""
+"""The benchmark: its FLOP counts on cases counted by hand, and a smoke run of the script."""
 
 import json
 import subprocess
@@ -6,6 +6,7 @@ import sys
 
 import tensorflow as tf
 
+import networks
 from benchmarks import measure, report
 from tests.conftest import ROOT
 
@@ -30,6 +31,12 @@ def test_flops_count_live_products_only():
     assert measure.graph_flops(graph) == expected
 
 
+def test_ais_gradient_flops_count_the_decoders_products_forward_and_back():
+    decoder = networks.build_decoder(5, 4, 1, latent_dim=3)      # z[3] -> 4 -> 5 logits
+    rows = 10
+    assert measure.decoder_matmul_flops(decoder, rows) == 3 * 2 * rows * (3 * 4 + 4 * 5)
+
+
 def test_bench_script_writes_its_report(tmp_path):
     out = tmp_path / "RESULTS.md"
     result = subprocess.run(
@@ -46,6 +53,9 @@ def test_bench_script_writes_its_report(tmp_path):
     assert all(r["steps_per_second"] > 0 and r["flops_per_step"] > 0
                for r in record["throughput"])
     assert max(record["matmul_peak_gflops"].values()) > 0
+    assert record["ais"]["gradient_evaluations_per_second"] > 0 and record["ais"]["gflops"] > 0
+    assert record["ais"]["default_evaluation_seconds"] is None       # --skip-runs
+    assert "## AIS" in text and "leapfrog gradient evaluations per second" in text
 
     again = tmp_path / "again.md"
     result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--from-json",

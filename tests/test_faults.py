@@ -153,7 +153,9 @@ def test_a_batch_beyond_memory_is_one_line_and_writes_nothing(tmp_path):
 def test_tensorflow_running_out_of_memory_is_one_line_and_no_crash(tmp_path):
     """Past the estimate (told there is memory enough), TensorFlow's own allocation fails: one
     line, exit status 1, and no abort in TensorFlow's teardown ("double free or corruption")."""
-    code = ("import memory, scriptrun, startup\n"
+    code = ("import startup\n"
+            "startup.import_tensorflow()   # first, as the scripts do: quietly\n"
+            "import memory, scriptrun\n"
             "from configs import VAEConfig\n"
             "from runstart import RunRequest\n"
             "memory.available_memory = lambda: 2 ** 60\n"
