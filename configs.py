@@ -112,7 +112,9 @@ class TrainConfig:
                                choices=("relu", "elu"))
     schedule: str = _setting("cosine", "learning-rate schedule over the run: constant, or "
                                        "cosine decay to zero", choices=("constant", "cosine"))
-    latent_dim: int = _setting(2, "dimension D of the latent z", type=latent_size)
+    latent_dim: int = _setting(2, f"dimension D of the latent z, {LATENT_DIM_MIN} to "
+                                  f"{LATENT_DIM_MAX}; where D > 2 log p(x) is by AIS",
+                               type=latent_size)
     # How the final evaluation measures log p(x) (evaluation.py, ais.py).
     log_px: str = _setting(
         "auto", "how the final evaluation computes log p(x): quadrature (exact, D = 2 only), "
