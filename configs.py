@@ -18,6 +18,7 @@ STEP_ROUNDING = 100                  # scaled step counts are rounded up to a mu
 POSTERIORS = ("gaussian", "flow")
 LATENT_DIM_MIN, LATENT_DIM_MAX = 2, 256   # the latent pictures and the flow need two axes
 LOG_PX_METHODS = ("auto", "quadrature", "ais")
+QUADRATURE_DIM = 2      # the one latent dimension whose log p(x) is integrated on a grid
 AIS_SCHEDULES = ("sigmoid", "linear", "geometric")   # ais.py defines each (ais.schedule)
 AIS_STARTS = ("prior", "posterior")
 AIS_STEPS_MAX = 100_000
@@ -135,9 +136,17 @@ class TrainConfig:
                                     "the bidirectional (BDMC) bound on AIS's error")
 
     def __post_init__(self):
-        if self.log_px == "quadrature" and self.latent_dim != 2:
-            raise ValueError(f"--log-px quadrature needs --latent-dim 2 (got {self.latent_dim}); "
+        if self.log_px == "quadrature" and self.latent_dim != QUADRATURE_DIM:
+            raise ValueError(f"--log-px quadrature needs --latent-dim {QUADRATURE_DIM} (got "
+                             f"{self.latent_dim}); "
                              "use --log-px ais or auto")
+
+    @property
+    def log_px_method(self) -> str:
+        """"quadrature" or "ais": how the final evaluation computes log p(x)."""
+        if self.log_px != "auto":
+            return self.log_px
+        return "quadrature" if self.latent_dim == QUADRATURE_DIM else "ais"
 
 
 @dataclass

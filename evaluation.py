@@ -39,11 +39,10 @@ import tensorflow as tf
 from scipy.spatial import cKDTree
 
 import ais
-from configs import TrainConfig
+from configs import QUADRATURE_DIM, TrainConfig
 from densities import bernoulli_log_likelihood, standard_normal_log_density
 from rundir import CRITIC_ELBO
 
-QUADRATURE_DIM = 2     # the latent dimension the grid integrates over
 GRID_EXTENT = 6.0
 GRID_POINTS = 400
 TRACKING_GRID_POINTS = 200
@@ -190,16 +189,9 @@ def explicit_elbo_metrics(model, x_all, point_seeds) -> dict:
             "elbo_converged": True, "elbo_method": "exact log q"}
 
 
-def log_px_method(config: TrainConfig) -> str:
-    """"quadrature" or "ais": how the final evaluation computes log p(x) for a config."""
-    if config.log_px != "auto":
-        return config.log_px
-    return "quadrature" if config.latent_dim == QUADRATURE_DIM else "ais"
-
-
 def log_px_estimate(model, x, config: TrainConfig) -> tuple:
     """(log p(x) per row of x, metrics.json's entries on how it was computed)."""
-    if log_px_method(config) == "quadrature":
+    if config.log_px_method == "quadrature":
         return exact_log_px(model.decoder, x), {"log_px_method": "quadrature"}
     return ais_metrics(model, tf.constant(x), config)
 
