@@ -25,7 +25,8 @@ from rundir import RunDirError
 from runstart import resumed_config
 
 RESULT_COLUMNS = ("model", "dataset", "latent_dim", "seeds", "log_px_method", "log_px",
-                  "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "optimum_log_px",
+                  "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "log_px_image_stderr",
+                  "train_log_px", "optimum_log_px",
                   "elbo", "elbo_converged", rundir.CRITIC_ELBO, "posterior_gap",
                   "train_seconds", "steps_per_second")
 FIRST_MEAN_COLUMN = RESULT_COLUMNS.index("log_px")
@@ -58,6 +59,7 @@ class CompareConfig:
     x_axis: str = "steps"
     train_steps: int | None = None     # steps of the runs that must be trained; None: default
     out: str | None = None             # None: <runs_root>/compare-<dataset>
+    data_file: str = ""                # of mnist runs trained here; "": the Keras file
 
 
 class RunSpec(NamedTuple):
@@ -100,7 +102,8 @@ def check_asked(runs: list, specs: list, dataset: str | None) -> None:
         raise RunDirError(f"cannot compare runs of different data sets: {listing}")
 
 
-def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None) -> tuple:
+def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None,
+             data_file: str = "") -> tuple:
     """(config, resume) for a run of the asked model and seed that is missing or unfinished
     (its rundir.run_state)."""
     if state == rundir.UNFINISHED:
@@ -111,13 +114,13 @@ def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None) -> tupl
     settings = {"dataset": dataset, "seed": spec.seed, "latent_dim": spec.latent_dim,
                 "out": str(spec.path)}
     settings.update({"steps": steps} if steps else {})
+    settings.update({"data_file": data_file} if data_file else {})
     return registry.default_config(spec.model, **settings), False
 
 
-def train_run(spec: RunSpec, state: str, dataset: str, steps: int | None) -> None:
+def train_run(spec: RunSpec, config, resume: bool) -> None:
     import training   # here, not at the top: --help and usage errors never load TensorFlow
 
-    config, resume = to_train(spec, state, dataset, steps)
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
           f"{registry.get(spec.model).run_label(config)} on {config.dataset}, "
           f"seed {config.seed}, {config.steps} steps"
@@ -146,12 +149,19 @@ def gather_runs(config: CompareConfig) -> list:
     present = [spec for spec in specs if spec not in pending]
     runs = [rundir.read_run(spec.path) for spec in present]
     check_asked(runs, present, config.dataset)
+    dataset = config.dataset or (runs[0].config["dataset"] if runs else data.DEFAULT_DATASET)
+    trained = {spec: to_train(spec, state, dataset, config.train_steps, config.data_file)
+               for spec, state in pending.items()}
+    for run_config in {(c.dataset, c.data_options, c.test_points) for c, _ in trained.values()}:
+        try:
+            data.check(*run_config)
+        except ValueError as error:
+            raise RunDirError(str(error))
     startup.import_tensorflow()
     for run in runs:
         rundir.check_networks(run)
-    dataset = config.dataset or (runs[0].config["dataset"] if runs else data.DEFAULT_DATASET)
-    for spec, state in pending.items():
-        train_run(spec, state, dataset, config.train_steps)
+    for spec, (run_config, resume) in trained.items():
+        train_run(spec, run_config, resume)
     return runs + [rundir.read_run(spec.path) for spec in pending]
 
 
@@ -179,7 +189,7 @@ def group_by_model(runs: list) -> dict:
 # The results table.
 
 def mean_metric(runs: list, key: str) -> float | None:
-    values = [run.metrics[key] for run in runs if key in run.metrics]
+    values = [run.metrics[key] for run in runs if run.metrics.get(key) is not None]
     return float(np.mean(values)) if values else None
 
 
@@ -213,12 +223,18 @@ def log_px_text(row: dict) -> str:
 
 
 def markdown_table(rows: list) -> str:
-    lines = ["| model | D | log p(x) | optimum | true ELBO | ELBO estimated by T "
-             "| posterior gap | training time (s) | steps/s | seeds |",
+    """One row per model. Where the runs were evaluated on held-out test images, log p(x)
+    and the ELBO are theirs, and log p(x) on as many training images stands beside them in
+    place of the optimum (which is not known)."""
+    held_out = any(r["train_log_px"] is not None for r in rows)
+    lines = [f"| model | D | {'test ' if held_out else ''}log p(x) | "
+             f"{'training-subset log p(x)' if held_out else 'optimum'} | true ELBO "
+             "| ELBO estimated by T | posterior gap | training time (s) | steps/s | seeds |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
+        beside = r["train_log_px"] if held_out else r["optimum_log_px"]
         lines.append(f"| {r['model']} | {r['latent_dim']} | {log_px_text(r)} "
-                     f"| {number(r['optimum_log_px'])} | {elbo_text(r)} "
+                     f"| {number(beside)} | {elbo_text(r)} "
                      f"| {number(r[rundir.CRITIC_ELBO])} "
                      f"| {'' if r['elbo_converged'] else '>= '}{number(r['posterior_gap'])} "
                      f"| {number(r['train_seconds'], 1)} | {number(r['steps_per_second'], 0)} "
@@ -230,7 +246,13 @@ def write_results(groups: dict, csv_path: Path, markdown_path: Path) -> str:
     rows = [result_row(model, runs) for model, runs in groups.items()]
     rundir.write_csv(csv_path, RESULT_COLUMNS, rows)
     table = markdown_table(rows)
+    first = next(iter(groups.values()))[0]
+    data_text = (f"Evaluated on {first.metrics['n_evaluated']} held-out test images of "
+                 f"{first.config['dataset']} ({first.config['binarisation']} binarisation; "
+                 f"split {first.config['split']}), and log p(x) on as many training images. "
+                 if first.config["n_test"] else "")
     text = (f"# {' vs '.join(row['model'] for row in rows)} on {rows[0]['dataset']}\n\n"
+            + data_text +
             "Mean over seeds (min to max in brackets); log-likelihoods in nats per data "
             "point; D is the latent dimension. log p(x) is exact (quadrature) unless marked AIS: "
             "then it is a stochastic lower bound, given with its standard error over the "
@@ -266,9 +288,13 @@ def compare(config: CompareConfig) -> list:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=dataset_name, default=None, metavar="Npx",
-                        help="data set whose runs to compare (default: 4px; with --runs, the "
+    parser.add_argument("--dataset", type=dataset_name, default=None, metavar="NAME",
+                        help=f"data set whose runs to compare: {data.ONE_HOT_FORMAT}, or "
+                             f"{data.IMAGE_FORMAT} (default: 4px; with --runs, the "
                              "one the runs share, which must then be this one if given)")
+    parser.add_argument("--data-file", default="", metavar="FILE",
+                        help="the Keras-format mnist.npz that mnist runs trained here read "
+                             f"(default: {data.KERAS_MNIST_FILE})")
     parser.add_argument("--models", nargs="+", choices=registry.names(), default=[],
                         metavar="MODEL",
                         help="models whose runs --seeds finds, of: "

@@ -25,7 +25,8 @@ AIS_STEPS_MAX = 100_000
 # Settings added after runs were first saved; their defaults are what older code did, so a
 # config.json without one was made with its default (settings_of_record).
 ADDED_SETTINGS = ("latent_dim", "log_px", "ais_steps", "ais_chains", "ais_leapfrog_steps",
-                  "ais_schedule", "ais_start", "bdmc_points")
+                  "ais_schedule", "ais_start", "bdmc_points", "binarisation", "data_file",
+                  "test_points")
 INT32_MAX = 2**31 - 1    # steps and sizes are int32 in the training loop
 SEED_MAX = 2**32 - 1     # NumPy's seeding accepts 0 .. 2**32 - 1 (TensorFlow's, int64, more)
 
@@ -53,6 +54,10 @@ def positive_int(text: str) -> int:
 def latent_size(text: str) -> int:
     return bounded_int(text, LATENT_DIM_MIN, LATENT_DIM_MAX,
                        f"a latent dimension from {LATENT_DIM_MIN} to {LATENT_DIM_MAX}")
+
+
+def test_points(text: str) -> int:
+    return bounded_int(text, 0, INT32_MAX, "a number of test images, 0 for all of them")
 
 
 def ais_steps(text: str) -> int:
@@ -96,8 +101,21 @@ class TrainConfig:
     dataset_defaults: ClassVar[dict] = {}
 
     dataset: str = _setting(data.DEFAULT_DATASET, f"which data set: {data.ONE_HOT_FORMAT}, "
-                                                  "k x k images with one pixel on",
+                                                  "k x k images with one pixel on; or "
+                                                  f"{data.IMAGE_FORMAT}, binarised",
                             type=dataset_name)
+    binarisation: str = _setting(
+        data.STATIC, "how grey images are made binary: static (on above half intensity) or "
+                     "dynamic (each training batch a Bernoulli draw with the intensity as "
+                     "probability; the evaluated images one fixed draw); no effect on Npx",
+        choices=data.BINARISATIONS)
+    data_file: str = _setting("", "mnist only: a Keras-format mnist.npz (x_train, y_train, "
+                                  "x_test, y_test)",
+                              shown_default=data.KERAS_MNIST_FILE)
+    test_points: int = _setting(
+        0, "held-out images log p(x), the ELBO and T's estimate are measured on (the first of "
+           "the test split's fixed order; 0: all of them), and as many training images beside "
+           "them; Npx data sets are evaluated on every image and take 0", type=test_points)
     steps: int = _setting(6000, "number of training iterations")
     batch_size: int = _setting(512, "data points per training iteration")
     seed: int = _setting(0, "seed for weights, batches and noise; equal seeds give equal runs",
@@ -140,6 +158,11 @@ class TrainConfig:
             raise ValueError(f"--log-px quadrature needs --latent-dim {QUADRATURE_DIM} (got "
                              f"{self.latent_dim}); "
                              "use --log-px ais or auto")
+
+    @property
+    def data_options(self) -> data.DataOptions:
+        """How the run reads its data set."""
+        return data.DataOptions(self.binarisation, self.data_file)
 
     @property
     def log_px_method(self) -> str:
@@ -217,27 +240,41 @@ class AVBConfig(EncoderDecoderConfig):
 
 # Defaults per data set.
 
+def class_dataset_defaults(config_class) -> dict:
+    """{dataset: {setting: default}} of the class and every class it derives from, a class's
+    own entries over those it inherits."""
+    merged = {}
+    for cls in reversed(config_class.__mro__):
+        for name, settings in vars(cls).get("dataset_defaults", {}).items():
+            merged[name] = {**merged.get(name, {}), **settings}
+    return merged
+
+
 def measured_datasets(config_class) -> dict:
-    """name -> number of points of each data set whose defaults were measured, smallest first."""
-    names = sorted({*MEASURED_DATASETS, *config_class.dataset_defaults}, key=data.n_points)
+    """name -> number of points of each one-hot data set whose defaults were measured, smallest
+    first: the bases from which larger one-hot sets take theirs."""
+    names = sorted({*MEASURED_DATASETS, *(name for name in class_dataset_defaults(config_class)
+                                          if data.kind_of(name) is data.ONE_HOT)},
+                   key=data.n_points)
     return {name: data.n_points(name) for name in names}
 
 
 def measured_settings(config_class, dataset: str, variant_defaults: dict) -> dict:
     """The measured defaults of a data set, with a model's own ones for it on top."""
-    return {**config_class.dataset_defaults.get(dataset, {}),
+    return {**class_dataset_defaults(config_class).get(dataset, {}),
             **variant_defaults.get(dataset, {})}
 
 
 def dataset_settings(config_class, dataset: str, variant_defaults: dict | None = None) -> dict:
     """The defaults of one data set (with a model's variant_defaults, {dataset: {setting:
-    value}}) that differ from the class defaults. A data set whose defaults were not measured
-    takes those of the largest measured one no larger than it (the smallest if none is), with
-    the steps scaled by the ratio of their sizes: each data point is drawn as often over the
-    run."""
+    value}}) that differ from the class defaults. A one-hot data set whose defaults were not
+    measured takes those of the largest measured one no larger than it (the smallest if none
+    is), with the steps scaled by the ratio of their sizes: each data point is drawn as often
+    over the run. Every other data set has its own defaults (those of the class where none
+    are given)."""
     variant_defaults = variant_defaults or {}
     measured = measured_datasets(config_class)
-    if dataset in measured:
+    if dataset in measured or data.kind_of(dataset) is not data.ONE_HOT:
         return measured_settings(config_class, dataset, variant_defaults)
     n_points = data.n_points(dataset)
     base = ([name for name, n in measured.items() if n <= n_points] or list(measured))[-1]
@@ -281,17 +318,19 @@ def _default_text(config_class, f, variants: dict) -> str:
 
 def _dataset_default_text(config_class, f) -> str:
     measured = measured_datasets(config_class)
+    shown = [*measured, *data.IMAGE_NAMES]
     per_dataset = {name: dataset_settings(config_class, name).get(f.name, f.default)
-                   for name in measured}
+                   for name in shown}
+    images = ", ".join(f"{per_dataset[name]} on {name}" for name in data.IMAGE_NAMES)
     if f.name == "steps":
         base = list(measured)[-1]
-        return ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
-                + f"; on larger data sets of N points, the {base} value x N / "
-                  f"{measured[base]}, rounded up to a multiple of {STEP_ROUNDING}")
+        return ("default: " + ", ".join(f"{per_dataset[name]} on {name}" for name in measured)
+                + f"; on larger Npx sets of N points, the {base} value x N / "
+                  f"{measured[base]}, rounded up to a multiple of {STEP_ROUNDING}; " + images)
     if len(set(per_dataset.values())) == 1:
         return f"default: {f.metadata.get('shown_default', f.default)}"
-    return ("default: " + ", ".join(f"{v} on {name}" for name, v in per_dataset.items())
-            + " and larger sets")
+    return ("default: " + ", ".join(f"{per_dataset[name]} on {name}" for name in measured)
+            + " and larger Npx sets; " + images)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

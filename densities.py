@@ -15,6 +15,14 @@ def bernoulli_log_likelihood(x, logits):
     return tf.reduce_sum(x * logits - tf.nn.softplus(logits), -1)
 
 
+def bernoulli_log_likelihood_table(x, logits):
+    """[N, G]: log p(x_n|z_g) of every data point x [N, P] under every decoding logits [G, P],
+    the sum of bernoulli_log_likelihood as matrix products: x l - softplus(l) summed over the
+    pixels is x @ l^T minus each row of l's softplus sum."""
+    return (tf.matmul(x, logits, transpose_b=True)
+            - tf.reduce_sum(tf.nn.softplus(logits), -1)[None, :])
+
+
 def standard_normal_log_density(z):
     """log N(z; 0, I)."""
     return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, -1)

@@ -39,14 +39,21 @@ import tensorflow as tf
 from scipy.spatial import cKDTree
 
 import ais
+import data
 from configs import QUADRATURE_DIM, TrainConfig
-from densities import bernoulli_log_likelihood, standard_normal_log_density
+from densities import (bernoulli_log_likelihood, bernoulli_log_likelihood_table,
+                       standard_normal_log_density)
 from rundir import CRITIC_ELBO
 
 GRID_EXTENT = 6.0
 GRID_POINTS = 400
 TRACKING_GRID_POINTS = 200
+GRID_ROWS = 256              # data points per [points, cells] table of the final grid
 ELBO_SAMPLES = 4096
+POINTS_PER_CHUNK = 64        # data points whose ELBO_SAMPLES rows are evaluated in one call
+PER_POINT = "_per_point"     # metrics.json's per-data-point lists end so
+PER_POINT_LIMIT = 64         # data points above which those lists give way to summaries
+SUMMARISED = ("log_px", "elbo", "posterior_gap", CRITIC_ELBO, "train_log_px")
 KNN_SAMPLE_SIZES = (8000, 32000)   # nested samples of q per data point
 KNN_NEIGHBOUR = 5
 # A point's entropy estimate counts as converged when it moves by at most this between the
@@ -74,14 +81,17 @@ def latent_grid(extent: float = GRID_EXTENT, points: int = GRID_POINTS) -> Laten
 
 def log_px_on_grid(decoder, x, grid: LatentGrid) -> tf.Tensor:
     """log p(x) = log sum over grid cells of p(x|z) p(z) dz, for each row of x: shape [N]."""
-    log_px_given_z = bernoulli_log_likelihood(
-        tf.convert_to_tensor(x)[:, None, :], decoder(grid.z)[None, :, :])   # [N, G]
+    log_px_given_z = bernoulli_log_likelihood_table(tf.convert_to_tensor(x),
+                                                    decoder(grid.z))   # [N, G]
     return tf.reduce_logsumexp(log_px_given_z + grid.log_weight[None, :], axis=1)
 
 
 def exact_log_px(decoder, x, grid: LatentGrid | None = None) -> np.ndarray:
-    """log p(x) for each row of x, on the evaluation grid unless another is given: shape [N]."""
-    return log_px_on_grid(decoder, x, grid or latent_grid()).numpy()
+    """log p(x) for each row of x, on the evaluation grid unless another is given: shape [N];
+    GRID_ROWS data points at a time, so that the [points, cells] table stays small."""
+    grid = grid or latent_grid()
+    return np.concatenate([log_px_on_grid(decoder, x[i:i + GRID_ROWS], grid).numpy()
+                           for i in range(0, len(x), GRID_ROWS)])
 
 
 def make_log_px_tracker(decoder, x, latent_dim: int):
@@ -189,37 +199,86 @@ def explicit_elbo_metrics(model, x_all, point_seeds) -> dict:
             "elbo_converged": True, "elbo_method": "exact log q"}
 
 
-def log_px_estimate(model, x, config: TrainConfig) -> tuple:
-    """(log p(x) per row of x, metrics.json's entries on how it was computed)."""
+def log_px_estimate(model, x, config: TrainConfig, seed_word: int) -> tuple:
+    """(log p(x) per row of x, metrics.json's entries on how it was computed); seed_word keys
+    AIS's randomness apart for each set of images evaluated."""
     if config.log_px_method == "quadrature":
         return exact_log_px(model.decoder, x), {"log_px_method": "quadrature"}
-    return ais_metrics(model, tf.constant(x), config)
+    return ais_log_px(model, tf.constant(x), config, seed_word)
+
+
+def chunk_seed(seed, index: int):
+    """The seed of chunk `index` of an evaluation: the evaluation's own seed for the first, so
+    that up to POINTS_PER_CHUNK data points are evaluated as in one call."""
+    return seed if index == 0 else tf.random.experimental.stateless_fold_in(seed, index)
+
+
+def by_chunks(evaluate, x_all, seed) -> dict:
+    """evaluate(x, seed), x holding each data point repeated ELBO_SAMPLES times, on chunks of
+    POINTS_PER_CHUNK data points of x_all, merged: per-point lists joined, float means
+    averaged (weighted by the chunk's points), anything else as the first chunk gave it."""
+    chunks = []
+    for index, start in enumerate(range(0, int(x_all.shape[0]), POINTS_PER_CHUNK)):
+        x = tf.repeat(x_all[start:start + POINTS_PER_CHUNK], ELBO_SAMPLES, axis=0)
+        chunks.append((len(x) // ELBO_SAMPLES, evaluate(x, chunk_seed(seed, index))))
+    total, merged = sum(n for n, _ in chunks), dict(chunks[0][1])
+    for key, value in merged.items():
+        if key.endswith(PER_POINT):
+            merged[key] = [v for _, chunk in chunks for v in chunk[key]]
+        elif isinstance(value, float):
+            merged[key] = sum(n * chunk[key] for n, chunk in chunks) / total
+    return merged
+
+
+def summarised(metrics: dict, n_points: int) -> dict:
+    """metrics.json's entries with each of SUMMARISED's standard error over the data points
+    beside its mean, and without per-point lists where there are over PER_POINT_LIMIT."""
+    summaries = {f"{name}_image_stderr": float(np.std(metrics[name + PER_POINT], ddof=1)
+                                               / math.sqrt(n_points))
+                 for name in SUMMARISED if name + PER_POINT in metrics and n_points > 1}
+    kept = {key: value for key, value in metrics.items()
+            if not key.endswith(PER_POINT) or n_points <= PER_POINT_LIMIT}
+    return {**kept, **summaries}
 
 
 def evaluate_run(model, dataset, config: TrainConfig) -> dict:
-    """True quantities of a trained model, per data point and as means; see the module doc."""
-    x_all = tf.constant(dataset.x)
-    log_px, log_px_metrics = log_px_estimate(model, dataset.x, config)
+    """True quantities of a trained model on the images it is evaluated on (the test images
+    where the data set holds some out, else all), per data point and as means, and log p(x)
+    on as many training images; see the module doc."""
+    x_eval = data.test_images(dataset, config.test_points)
+    x_all, n_points = tf.constant(x_eval), len(x_eval)
+    log_px, log_px_metrics = log_px_estimate(model, x_eval, config, AIS_SEED)
     seed = tf.constant([config.seed, 1], tf.int64)
-    point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, dataset.n_points))
+    point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, n_points))
     elbo_metrics = (explicit_elbo_metrics if model.spec.exact_log_q
                     else implicit_elbo_metrics)(model, x_all, point_seeds)
     elbo = np.array(elbo_metrics["elbo_per_point"])
-    metrics = {"log_px": float(log_px.mean()), "log_px_per_point": log_px.tolist(),
+    metrics = {"evaluated_on": "test" if dataset.x_test is not None else "all",
+               "n_evaluated": n_points, "split": dataset.split,
+               "log_px": float(log_px.mean()), "log_px_per_point": log_px.tolist(),
                **log_px_metrics,
                "optimum_log_px": dataset.optimum_log_px, "elbo": float(elbo.mean()),
                **elbo_metrics, "posterior_gap": float((log_px - elbo).mean()),
                "posterior_gap_per_point": (log_px - elbo).tolist()}
-    x = tf.repeat(x_all, ELBO_SAMPLES, axis=0)
+    if config.log_px_method == "ais":
+        metrics.update(bdmc_metrics(model, config))
+    if dataset.x_test is not None:
+        train_log_px, train_metrics = log_px_estimate(
+            model, data.training_subset(dataset, n_points), config, TRAIN_AIS_SEED)
+        metrics.update({"train_log_px": float(train_log_px.mean()),
+                        "train_log_px_per_point": train_log_px.tolist(),
+                        **{f"train_{key}": value for key, value in train_metrics.items()
+                           if key.startswith(("log_px_stderr", "log_px_ess"))}})
     if "elbo" in model.spec.critic_estimates:
-        metrics.update(critic_elbo(model, x, seed, dataset.n_points))
-    metrics.update(model.evaluation_extras(x, seed))
-    return metrics
+        metrics.update(by_chunks(lambda x, s: critic_elbo(model, x, s), x_all, seed))
+    metrics.update(by_chunks(model.evaluation_extras, x_all, seed))
+    return summarised(metrics, n_points)
 
 
 # log p(x) by annealed importance sampling, and BDMC's bound on its error (ais.py).
 
-AIS_SEED, BDMC_SEED = 2, 3    # second words of the evaluation's seeds, apart from the ELBO's 1
+AIS_SEED, BDMC_SEED, TRAIN_AIS_SEED = 2, 3, 4   # second words of the evaluation's seeds,
+                                                # apart from the ELBO's 1
 
 
 def ais_start(model, x, config: TrainConfig) -> ais.Start:
@@ -248,20 +307,18 @@ def simulate(decoder, n_points: int, latent_dim: int, seed):
     return tf.cast(tf.random.stateless_uniform(tf.shape(p_on), x_seed) < p_on, tf.float32), z
 
 
-def ais_metrics(model, x, config: TrainConfig) -> tuple:
+def ais_settings(model, config: TrainConfig) -> dict:
+    return dict(latent_dim=model.latent_dim, steps=config.ais_steps,
+                leapfrog_steps=config.ais_leapfrog_steps, schedule_name=config.ais_schedule)
+
+
+def ais_log_px(model, x, config: TrainConfig, seed_word: int) -> tuple:
     """(log p(x) per row of x by AIS, metrics.json's entries on it: each estimate's standard
-    error and effective sample size, their means, and the BDMC bounds on simulated data)."""
-    settings = dict(latent_dim=model.latent_dim, steps=config.ais_steps,
-                    leapfrog_steps=config.ais_leapfrog_steps, schedule_name=config.ais_schedule)
+    error and effective sample size, and their means)."""
     forward = ais.forward(ais.bernoulli_log_likelihood_fn(model.decoder, x),
                           ais_start(model, x, config),
-                          seed=tf.constant([config.seed, AIS_SEED], tf.int64), **settings)
-    bdmc = ais.bdmc(
-        simulate=lambda seed: simulate(model.decoder, config.bdmc_points, model.latent_dim,
-                                       seed),
-        make_log_likelihood=lambda x_sim: ais.bernoulli_log_likelihood_fn(model.decoder, x_sim),
-        make_start=lambda x_sim: ais_start(model, x_sim, config),
-        seed=tf.constant([config.seed, BDMC_SEED], tf.int64), **settings)
+                          seed=tf.constant([config.seed, seed_word], tf.int64),
+                          **ais_settings(model, config))
     n_points = len(forward.log_px)
     return forward.log_px, {
         "log_px_method": "ais",
@@ -269,16 +326,28 @@ def ais_metrics(model, x, config: TrainConfig) -> tuple:
         "log_px_stderr_per_point": forward.stderr.tolist(),
         "log_px_ess_per_point": forward.ess.tolist(),
         "ais_acceptance": forward.acceptance,
-        "bdmc_gap": bdmc.gap, "bdmc_lower": float(np.mean(bdmc.lower)),
-        "bdmc_upper": float(np.mean(bdmc.upper)),
         "ais": {"steps": config.ais_steps, "chains": config.ais_chains,
                 "leapfrog_steps": config.ais_leapfrog_steps, "schedule": config.ais_schedule,
                 "start": config.ais_start, "bdmc_points": config.bdmc_points}}
 
 
-def critic_elbo(model, x, seed, n_points: int) -> dict:
-    """The critic's estimate of the ELBO (what the model optimises), beside the true one."""
-    per_point = tf.reduce_mean(tf.reshape(model.terms(x, seed).elbo, [n_points, -1]), 1).numpy()
+def bdmc_metrics(model, config: TrainConfig) -> dict:
+    """The BDMC bounds on AIS's error, measured on data simulated from the trained model."""
+    bdmc = ais.bdmc(
+        simulate=lambda seed: simulate(model.decoder, config.bdmc_points, model.latent_dim,
+                                       seed),
+        make_log_likelihood=lambda x_sim: ais.bernoulli_log_likelihood_fn(model.decoder, x_sim),
+        make_start=lambda x_sim: ais_start(model, x_sim, config),
+        seed=tf.constant([config.seed, BDMC_SEED], tf.int64), **ais_settings(model, config))
+    return {"bdmc_gap": bdmc.gap, "bdmc_lower": float(np.mean(bdmc.lower)),
+            "bdmc_upper": float(np.mean(bdmc.upper))}
+
+
+def critic_elbo(model, x, seed) -> dict:
+    """The critic's estimate of the ELBO (what the model optimises), beside the true one; x
+    holds each data point repeated ELBO_SAMPLES times."""
+    per_point = tf.reduce_mean(tf.reshape(model.terms(x, seed).elbo, [-1, ELBO_SAMPLES]),
+                               1).numpy()
     return {CRITIC_ELBO: float(per_point.mean()),
             f"{CRITIC_ELBO}_per_point": per_point.tolist()}
 

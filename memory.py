@@ -28,10 +28,12 @@ class MemoryNeeds(NamedTuple):
     throughout: dict        # what is held for the whole run
 
 
-def memory_needs(config: TrainConfig, n_points: int, n_pixels: int) -> MemoryNeeds:
+def memory_needs(config: TrainConfig, n_pixels: int, n_shown: int, n_evaluated: int
+                 ) -> MemoryNeeds:
     """The widest, deepest network's activations for the rows each computation feeds it
-    (a training batch, the posterior snapshot, the evaluation's latent grid and ELBO samples);
-    the weights and optimiser state; the posterior snapshots of every log step."""
+    (a training batch, the posterior snapshot of the n_shown images, the evaluation's latent
+    grid, ELBO samples and AIS chains on n_evaluated images); the weights and optimiser state;
+    the posterior snapshots of every log step."""
     settings = dataclasses.asdict(config)
     widths = {name[:-len("_width")]: value for name, value in settings.items()
               if name.endswith("_width")}
@@ -41,12 +43,13 @@ def memory_needs(config: TrainConfig, n_points: int, n_pixels: int) -> MemoryNee
     rows = {f"a training step at --batch-size {config.batch_size}":
             ADVERSARY_BATCHES * config.batch_size,
             f"the posterior snapshot at --posterior-samples {config.posterior_samples}":
-            n_points * config.posterior_samples,
+            n_shown * config.posterior_samples,
             "the evaluation's latent grid": evaluation.GRID_POINTS ** 2,
-            "the ELBO evaluation": evaluation.ELBO_SAMPLES * n_points,
-            f"AIS at --ais-chains {config.ais_chains}": config.ais_chains * n_points}
+            "the ELBO evaluation": evaluation.ELBO_SAMPLES * min(n_evaluated,
+                                                                 evaluation.POINTS_PER_CHUNK),
+            f"AIS at --ais-chains {config.ais_chains}": config.ais_chains * n_evaluated}
     logs = -(-config.steps // config.log_every)
-    snapshot_floats = (n_points * (config.posterior_samples * config.latent_dim + n_pixels)
+    snapshot_floats = (n_shown * (config.posterior_samples * config.latent_dim + n_pixels)
                        + PRIOR_IMAGES * n_pixels)
     parameters = sum((depths[net] + 1) * widths[net] ** 2 for net in widths)
     return MemoryNeeds(
@@ -81,9 +84,9 @@ def gib(n_bytes: int) -> str:
     return f"{n_bytes / 2**30:,.1f} GiB"
 
 
-def check_memory(config: TrainConfig, n_points: int, n_pixels: int) -> None:
+def check_memory(config: TrainConfig, n_pixels: int, n_shown: int, n_evaluated: int) -> None:
     """Raises OutOfMemory, before anything is built or written, if the run cannot fit."""
-    needs = memory_needs(config, n_points, n_pixels)
+    needs = memory_needs(config, n_pixels, n_shown, n_evaluated)
     total = max(needs.one_at_a_time.values()) + sum(needs.throughout.values())
     available = available_memory()
     if total > available:

@@ -26,6 +26,7 @@ GIF_DPI = 72
 GIF_FRAME_MS = 150
 GIF_LAST_FRAME_MS = 2000   # the final state stays on screen before the loop restarts
 PNG_DPI = 110
+RECONSTRUCTED_PER_CLASS = 3  # test images per class drawn above their reconstructions
 X_TICK_COUNT = 5             # at most, so that step counts like 20000 stay legible
 
 
@@ -124,8 +125,8 @@ def plot_references(ax, column: str, groups: dict, x_axis: str) -> None:
                        "estimate: q has no density)", marker="v")
         if column == "log_px" and seed_band(runs, "log_px", x_axis) is None:
             plot_final(ax, model, runs, "log_px", x_axis, "log p(x) at the end")
-    if column in ("elbo", "log_px"):
-        runs = next(iter(groups.values()))
+    runs = next(iter(groups.values()))
+    if column in ("elbo", "log_px") and runs[0].metrics["optimum_log_px"] is not None:
         ax.axhline(runs[0].metrics["optimum_log_px"], color="0.3", linestyle="--",
                    label=f"optimum -log {runs[0].config['n_points']}")
 
@@ -148,17 +149,33 @@ def draw_panel(ax, column: str, title: str, groups: dict, x_axis: str) -> None:
                 transform=ax.transAxes, color="0.4")
 
 
+def held_out(groups: dict) -> bool:
+    """Whether the runs were evaluated on held-out test images."""
+    return next(iter(groups.values()))[0].config["n_test"] > 0
+
+
+def panel_title(column: str, groups: dict) -> str:
+    title = PANEL_TITLES.get(column, column.replace("_", " "))
+    return title + " of the test images" if column == "log_px" and held_out(groups) else title
+
+
 def describe(ax, groups: dict) -> None:
     """The figure's key, in the spare panel."""
     estimated = [model_label(m, runs) for m, runs in groups.items()
                  if registry.get(m).critic_estimates]
+    runs = next(iter(groups.values()))
+    data_lines = ([f"Terms: on training batches; log p(x) and the final",
+                   f"values: on {runs[0].metrics.get('n_evaluated', '')} held-out test "
+                   f"images ({runs[0].config['binarisation']}",
+                   "binarisation). No optimum is known."] if held_out(groups) else
+                  ["Dashed line: the best possible log-likelihood, -log N."])
     lines = ["Means over the steps between logs (history.csv).",
              *([f"{', '.join(estimated)}: log q(z|x) and ELBO (dash-dotted)",
                 "are estimates by a learned critic (the adversary T),",
                 "which can be biased."] if estimated else []),
              "Diamonds: true values after training (metrics.json);",
              "a triangle: an upper estimate that did not converge.",
-             "Dashed line: the best possible log-likelihood, -log N.",
+             *data_lines,
              "log p(x): quadrature over the latent plane where D = 2;",
              "where D > 2 it is not tracked (AIS after training).",
              *(f"{model_label(m, runs)}: seed(s) "
@@ -180,8 +197,7 @@ def plot_metrics(groups: dict, x_axis: str, path: Path) -> None:
     rows = math.ceil((len(columns) + 1) / PANEL_COLUMNS)
     fig, axes = plt.subplots(rows, PANEL_COLUMNS, figsize=(18, 4 * rows), layout="constrained")
     for ax, column in zip(axes.flat, columns):
-        draw_panel(ax, column, PANEL_TITLES.get(column, column.replace("_", " ")), groups,
-                   x_axis)
+        draw_panel(ax, column, panel_title(column, groups), groups, x_axis)
     for ax in axes.flat[len(columns):-1]:
         ax.axis("off")
     describe(axes.flat[-1], groups)
@@ -245,11 +261,15 @@ class LatentFigure:
         plt = pyplot()
         self.run, self.plt = run, plt
         self.projection = latent_projection(run.posterior["z"][-1])
-        self.colours = plt.get_cmap("tab10")(np.arange(run.config["n_points"]) % 10)[:, :3]
+        self.labels = np.asarray(run.config["shown_labels"])
+        self.held_out = run.config["n_test"] > 0
+        self.colours = plt.get_cmap("tab10")(self.labels % 10)[:, :3]
         self.fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), dpi=dpi, layout="constrained",
                                       width_ratios=(1, 1, 1.1))
         self.images = [self.image_axes(ax, title) for ax, title in zip(axes[:2], (
-            "reconstructions: p(x|z) means, z ~ q(z|x)\n(frame colour = data point)",
+            (f"{RECONSTRUCTED_PER_CLASS} test images per class, each above its\n"
+             "reconstruction: p(x|z) means, z ~ q(z|x)" if self.held_out else
+             "reconstructions: p(x|z) means, z ~ q(z|x)\n(frame colour = data point)"),
             "decoded prior samples: p(x|z) means\nat 16 fixed z ~ N(0, I)"))]
         self.scatter = self.latent_axes(axes[2])
         self.title = self.fig.suptitle("")
@@ -272,9 +292,18 @@ class LatentFigure:
         xlabel, ylabel = self.projection.labels
         ax.set(xlim=(-LATENT_EXTENT, LATENT_EXTENT), ylim=(-LATENT_EXTENT, LATENT_EXTENT),
                aspect="equal", xlabel=xlabel, ylabel=ylabel)
-        ax.set_title("posterior samples z ~ q(z|x), one colour per data point\n"
+        what = (f"one colour per class, {len(self.labels)} test images"
+                if self.held_out else "one colour per data point")
+        ax.set_title(f"posterior samples z ~ q(z|x), {what}\n"
                      "(grey circles: prior N(0, I) at 1, 2, 3 sd)" + self.projection.caption,
                      fontsize=10)
+        if self.held_out:
+            classes = np.unique(self.labels)
+            ax.legend(handles=[self.plt.Line2D([], [], marker="o", linestyle="none",
+                                               color=self.plt.get_cmap("tab10")(c % 10),
+                                               label=str(c)) for c in classes],
+                      fontsize=7, loc="upper right", ncols=2, title="class",
+                      title_fontsize=7, handletextpad=0.1, columnspacing=0.5)
         return ax.scatter(np.zeros(0), np.zeros(0), s=5, linewidths=0, alpha=0.35)
 
     def draw(self, index: int) -> np.ndarray:
@@ -295,14 +324,29 @@ class LatentFigure:
         posterior, shape = self.run.posterior, self.run.config["image_shape"]
         if "reconstructions" not in posterior or "prior_images" not in posterior:
             return
-        side = math.ceil(math.sqrt(self.run.config["n_points"]))
-        self.images[0].set_data(mosaic(posterior["reconstructions"][index], shape, side,
-                                       self.colours))
+        reconstructions = posterior["reconstructions"][index]
+        if self.held_out and "shown_images" in posterior:
+            images, frames, columns = self.beside_originals(posterior["shown_images"],
+                                                            reconstructions)
+        else:
+            images, frames = reconstructions, self.colours
+            columns = math.ceil(math.sqrt(len(reconstructions)))
+        self.images[0].set_data(mosaic(images, shape, columns, frames))
         prior = posterior["prior_images"][index]
         self.images[1].set_data(mosaic(prior, shape, 4, np.full((len(prior), 3), 0.6)))
         for image in self.images:
             height, width = image.get_array().shape[:2]
             image.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
+
+    def beside_originals(self, originals: np.ndarray, reconstructions: np.ndarray) -> tuple:
+        """(images, frame colours, columns): one column per class, rows alternating the
+        first RECONSTRUCTED_PER_CLASS test images of each class and their reconstructions."""
+        classes = np.unique(self.labels)
+        index = np.array([np.flatnonzero(self.labels == c)[:RECONSTRUCTED_PER_CLASS]
+                          for c in classes]).T                    # [rows, classes]
+        order = np.concatenate([np.stack([row, row + len(self.labels)]) for row in index])
+        images = np.concatenate([originals, reconstructions])[order.ravel()]
+        return images, np.concatenate([self.colours, self.colours])[order.ravel()], len(classes)
 
     def close(self) -> None:
         self.plt.close(self.fig)

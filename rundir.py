@@ -62,6 +62,7 @@ LOCK_RETRY_INTERVAL = 0.01
 CONFIG_KEYS = ("model", "dataset", "seed", "steps", "n_points", "image_shape")
 FINAL_METRICS = ("log_px", "optimum_log_px", "elbo", "posterior_gap", "train_seconds", "steps",
                  "steps_per_second")
+OPTIONAL_METRICS = ("optimum_log_px",)   # null where not known
 CRITIC_ELBO = "elbo_estimated_by_T"
 
 
@@ -79,9 +80,18 @@ class WriteFailed(OSError):
 
 class Snapshot(NamedTuple):
     """The model's state at one log step, kept in posterior.npz."""
-    z: object                 # [points, samples, 2] posterior samples of every data point
+    z: object                 # [shown images, samples, D] posterior samples of each
     reconstructions: object   # [points, pixels] p(x|z) means at each point's first sample
     prior_images: object      # [prior images, pixels] p(x|z) means at fixed prior draws
+
+
+class DataRecord(NamedTuple):
+    """What config.json records of a run's data set, beside its settings."""
+    n_points: int          # training images
+    image_shape: tuple
+    n_test: int            # held-out images (0: none held out; evaluated on the n_points)
+    split: str             # how the training and test images were chosen
+    shown_labels: list     # the class of each image posterior.npz snapshots (its colour)
 
 
 class Run(NamedTuple):
@@ -148,10 +158,11 @@ def write_npz(path: Path, **arrays) -> None:
     write_atomic(path, write)
 
 
-def write_config(out: Path, model_name: str, settings: dict, n_points: int, image_shape,
+def write_config(out: Path, model_name: str, settings: dict, data_record: DataRecord,
                  versions: dict) -> None:
-    record = {"model": model_name, **settings, "out": str(out), "n_points": n_points,
-              "image_shape": list(image_shape), "versions": versions}
+    record = {"model": model_name, **settings, "out": str(out),
+              **data_record._replace(image_shape=list(data_record.image_shape))._asdict(),
+              "versions": versions}
     write_json(out / CONFIG_FILE, record)
 
 
@@ -163,12 +174,12 @@ def write_history(out: Path, metric_names, rows: list) -> None:
     write_csv(out / HISTORY_FILE, history_fields(metric_names), rows)
 
 
-def write_posterior(out: Path, rows: list, snapshots: list) -> None:
-    """The snapshots of the logged steps, one per history row."""
+def write_posterior(out: Path, rows: list, snapshots: list, x_shown) -> None:
+    """The snapshots of the logged steps, one per history row, and the images snapshotted."""
     arrays = {field: np.asarray([getattr(s, field) for s in snapshots], np.float32)
               for field in Snapshot._fields}
     write_npz(out / POSTERIOR_FILE, steps=np.asarray([row["step"] for row in rows], np.int64),
-              **arrays)
+              shown_images=np.asarray(x_shown, np.float32), **arrays)
 
 
 def write_state(out: Path, values: list, step: int) -> None:
@@ -428,20 +439,23 @@ def read_record(path: Path, keys) -> dict:
 
 
 def read_config(path: Path) -> dict:
-    """config.json of a run of a registered model."""
+    """config.json of a run of a registered model; one saved before data sets held images
+    out reads as trained and evaluated on all its n_points images, each its own class."""
     config = read_record(path, CONFIG_KEYS)
     try:
         spec = registry.get(config["model"])
     except registry.UnknownModel as error:
         raise RunDirError(f"{path}: {error}")
-    return configs.settings_of_record(spec.config_class, config)
+    data_record = {"n_test": 0, "split": "none: every image is trained on and evaluated",
+                   "shown_labels": list(range(config["n_points"])), **config}
+    return configs.settings_of_record(spec.config_class, data_record)
 
 
 def read_metrics(path: Path, spec) -> dict:
     keys = FINAL_METRICS + ((CRITIC_ELBO,) if "elbo" in spec.critic_estimates else ())
     metrics = read_record(path, keys)
-    bad = [key for key in keys
-           if isinstance(metrics[key], bool) or not isinstance(metrics[key], (int, float))]
+    bad = [key for key in keys if not (key in OPTIONAL_METRICS and metrics[key] is None)
+           and (isinstance(metrics[key], bool) or not isinstance(metrics[key], (int, float)))]
     if bad:
         raise RunDirError(f"{path}: {', '.join(bad)} not a number")
     return metrics
@@ -499,13 +513,15 @@ def read_posterior(path: Path, config: dict) -> dict:
 
 
 def check_posterior_shapes(path: Path, posterior: dict, config: dict) -> None:
-    """z, and the decoded images where the run has them, hold one entry per logged step."""
+    """z, and the decoded images where the run has them, hold one entry per logged step and
+    shown image."""
     if "steps" not in posterior or "z" not in posterior:
         raise RunDirError(f"{path} lacks the arrays steps and z")
     n_logs, n_pixels = len(posterior["steps"]), math.prod(config["image_shape"])
-    expected = {"z": (n_logs, config["n_points"], None, config["latent_dim"]),
-                "reconstructions": (n_logs, config["n_points"], n_pixels),
-                "prior_images": (n_logs, None, n_pixels)}
+    n_shown = len(config["shown_labels"])
+    expected = {"z": (n_logs, n_shown, None, config["latent_dim"]),
+                "reconstructions": (n_logs, n_shown, n_pixels),
+                "prior_images": (n_logs, None, n_pixels), "shown_images": (n_shown, n_pixels)}
     for name, shape in expected.items():
         array = posterior.get(name)
         if array is not None and (array.ndim != len(shape) or any(

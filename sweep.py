@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import data
 import registry
 import rundir
 import startup
@@ -44,6 +45,7 @@ class Sweep:
     out: str = ""                      # "": runs/sweep-<default_name()>
     address: str | None = None         # None: start a local Ray instance
     retry_failed: bool = False
+    data_file: str = ""                # mnist's file; "": the Keras one
 
     def model_names(self) -> tuple:
         return tuple(self.models) or registry.names()
@@ -63,8 +65,9 @@ class Plan(NamedTuple):
     settings: tuple          # ((setting, value), ...): the grid values this run takes
     path: Path
 
-    def config(self, steps: int | None):
-        settings = {**({"steps": steps} if steps else {}), **dict(self.settings)}
+    def config(self, steps: int | None, data_file: str = ""):
+        settings = {**({"steps": steps} if steps else {}),
+                    **({"data_file": data_file} if data_file else {}), **dict(self.settings)}
         return registry.default_config(self.model, dataset=self.dataset, seed=self.seed,
                                        out=str(self.path), **settings)
 
@@ -113,9 +116,16 @@ def saved_run_state(plan: Plan, config) -> str:
 def pending_runs(sweep: Sweep, plans: list) -> list:
     """(plan, config, resume) for each run to train, all checked before any is trained."""
     failures = {} if sweep.retry_failed else sweep_summary.read_failures(sweep.out_dir())
-    pending = []
+    pending, checked = [], set()
     for plan in plans:
-        config = plan.config(sweep.steps)
+        config = plan.config(sweep.steps, sweep.data_file)
+        data_settings = (config.dataset, config.data_options, config.test_points)
+        if data_settings not in checked:
+            try:
+                data.check(*data_settings)
+            except ValueError as error:
+                raise RunDirError(f"{plan.describe()}: {error}")
+            checked.add(data_settings)
         state = saved_run_state(plan, config)
         if state != rundir.FINISHED and plan.path.name not in failures:
             pending.append((plan, config, state == rundir.UNFINISHED))
@@ -320,8 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"models to sweep, of: {', '.join(registry.names())} "
                              "(default: all)")
     parser.add_argument("--datasets", nargs="+", type=dataset_name, default=["4px", "9px"],
-                        metavar="Npx", help="data sets, each Npx with N = k * k >= 4 "
-                                            "(default: 4px 9px)")
+                        metavar="NAME", help=f"data sets, each {data.ONE_HOT_FORMAT} or "
+                                             f"{data.IMAGE_FORMAT} (default: 4px 9px)")
+    parser.add_argument("--data-file", default="", metavar="FILE",
+                        help="the Keras-format mnist.npz every mnist run reads (default: "
+                             f"{data.KERAS_MNIST_FILE})")
     parser.add_argument("--seeds", nargs="+", type=seed_value, default=[0, 1, 2], metavar="SEED",
                         help="seeds of every run (default: 0 1 2)")
     parser.add_argument("--grid", action="append", type=grid_item, default=[],

@@ -64,24 +64,27 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-def train_step_at(model, x_all, batch_size: int, seed, step):
-    """Training iteration `step` as the loop runs it: its batch of x_all and its noise are
-    keyed on (seed, step), so it is the same however the run is split. seed and step are int64
-    and int32 scalar tensors: a compiled loop takes the seed as an input, not a constant, so
-    that runs differing only in their seed share one compiled program."""
+def train_step_at(model, x_all, batch_size: int, seed, step, dynamic: bool = False):
+    """Training iteration `step` as the loop runs it: its batch of x_all (binarised afresh
+    where dynamic) and its noise are keyed on (seed, step), so it is the same however the run
+    is split. seed and step are int64 and int32 scalar tensors: a compiled loop takes the seed
+    as an input, not a constant, so that runs differing only in their seed share one compiled
+    program."""
     step_key = tf.stack([seed, tf.cast(step, tf.int64)])
     batch_seed, step_seed = tf.unstack(tf.random.experimental.stateless_split(step_key, 2))
-    return model.train_step(data.sample_batch(x_all, batch_size, batch_seed), step_seed)
+    return model.train_step(data.sample_batch(x_all, batch_size, batch_seed, dynamic),
+                            step_seed)
 
 
-def make_chunk_runner(model, x_all, config: TrainConfig):
-    """A compiled function running `n_steps` train steps from `first_step` in one XLA call.
+def make_chunk_runner(model, x_all, x_shown, config: TrainConfig, dynamic: bool = False):
+    """A compiled function running `n_steps` train steps from `first_step` in one XLA call,
+    on batches of x_all, and snapshotting the posterior of the images x_shown after them.
 
     It stops early at a step whose metrics are not finite. All randomness is keyed on
     (seed, step), so a run is fixed by its seed, however its steps are split into chunks.
     """
-    n_points, k = x_all.shape[0], config.posterior_samples
-    x_repeated = tf.repeat(x_all, k, axis=0)
+    n_points, k = x_shown.shape[0], config.posterior_samples
+    x_repeated = tf.repeat(x_shown, k, axis=0)
     z_prior = tf.random.stateless_normal([PRIOR_IMAGES, config.latent_dim],
                                          [config.seed, PRIOR_IMAGES])
     seed = tf.constant(config.seed, tf.int64)     # captured: an input of the compiled loop
@@ -90,7 +93,8 @@ def make_chunk_runner(model, x_all, config: TrainConfig):
     @tf.function(jit_compile=True)
     def run_chunk(first_step, n_steps):
         def body(i, sums, first_nonfinite):
-            metrics = train_step_at(model, x_all, config.batch_size, seed, first_step + i)
+            metrics = train_step_at(model, x_all, config.batch_size, seed, first_step + i,
+                                    dynamic)
             values = tf.stack([metrics[name] for name in model.spec.metric_names])
             nonfinite_at = tf.where(tf.math.is_finite(values), n_steps, i)
             return i + 1, sums + values, tf.minimum(first_nonfinite, nonfinite_at)
@@ -141,7 +145,7 @@ def assign_state(model, values: list) -> None:
         variable.assign(value)
 
 
-def save_run(out_dir: Path, model, state: list, record: RunRecord) -> None:
+def save_run(out_dir: Path, model, state: list, record: RunRecord, x_shown) -> None:
     """Writes the networks, posterior.npz, history.csv and, last, state.npz (from `state`, the
     model's state values) for the last logged step, each file atomically. A resume starts from
     state.npz and reads the others only up to its step, so a save that fails or is killed
@@ -149,12 +153,13 @@ def save_run(out_dir: Path, model, state: list, record: RunRecord) -> None:
     step = record.history[-1]["step"] if record.history else 0
     for name, network in model.networks.items():
         rundir.write_network(out_dir, name, network)
-    rundir.write_posterior(out_dir, record.history, record.snapshots)
+    rundir.write_posterior(out_dir, record.history, record.snapshots, x_shown)
     rundir.write_history(out_dir, model.spec.metric_names, record.history)
     rundir.write_state(out_dir, state, step)
 
 
-def start_record(out_dir: Path, model, config: TrainConfig, dataset, resume: bool) -> RunRecord:
+def start_record(out_dir: Path, model, config: TrainConfig, dataset, shown_labels,
+                 resume: bool) -> RunRecord:
     """A fresh run directory, or the record of the run being resumed up to its saved step
     (history written after the last saved state, as after a kill, is dropped)."""
     if resume:
@@ -166,8 +171,10 @@ def start_record(out_dir: Path, model, config: TrainConfig, dataset, resume: boo
         out_dir.mkdir(parents=True, exist_ok=True)
         rundir.clear_run(out_dir)
         record = RunRecord([], [])
-    rundir.write_config(out_dir, model.spec.name, dataclasses.asdict(config), dataset.n_points,
-                        dataset.image_shape, package_versions())
+    rundir.write_config(out_dir, model.spec.name, dataclasses.asdict(config),
+                        rundir.DataRecord(dataset.n_points, dataset.image_shape, dataset.n_test,
+                                          dataset.split, shown_labels.tolist()),
+                        package_versions())
     return record
 
 
@@ -202,14 +209,17 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool):
         self.config = config
         self.out_dir = rundir.run_dir(config)
-        self.dataset = data.load(config.dataset)
-        check_memory(config, self.dataset.n_points, self.dataset.n_pixels)
+        self.dataset = dataset = data.load(config.dataset, config.data_options)
+        self.x_shown, shown_labels = data.shown_points(dataset)
+        x_test = data.test_images(dataset, config.test_points)
+        check_memory(config, dataset.n_pixels, len(self.x_shown), len(x_test))
         keras.utils.set_random_seed(config.seed)
-        self.model = registry.spec_for(config).build(config, self.dataset.n_pixels)
-        self.record = start_record(self.out_dir, self.model, config, self.dataset, resume)
-        x = tf.constant(self.dataset.x)
-        self.run_chunk = make_chunk_runner(self.model, x, config)
-        self.track_log_px = evaluation.make_log_px_tracker(self.model.decoder, x,
+        self.model = registry.spec_for(config).build(config, dataset.n_pixels)
+        self.record = start_record(self.out_dir, self.model, config, dataset, shown_labels,
+                                   resume)
+        self.run_chunk = make_chunk_runner(self.model, tf.constant(dataset.x),
+                                           tf.constant(self.x_shown), config, dataset.dynamic)
+        self.track_log_px = evaluation.make_log_px_tracker(self.model.decoder, x_test,
                                                            config.latent_dim)
         self.read_state = make_state_reader(self.model)
         self.last_good = self.read_state()
@@ -245,7 +255,7 @@ class Trainer:
         return row
 
     def save(self) -> None:
-        save_run(self.out_dir, self.model, self.last_good, self.record)
+        save_run(self.out_dir, self.model, self.last_good, self.record, self.x_shown)
 
     def loop(self, stop: StopSignals, bar, summary_writer) -> None:
         """Trains up to config.steps or until a stop signal, saving at least every

@@ -118,7 +118,7 @@ def style_runner(style: str, model, x, config):
     """(call, steps per call) for one way of running the loop; each call ends with the
     metrics on the host, as a training loop that logs them needs."""
     if style == "compiled multi-step loop":
-        run_chunk = training.make_chunk_runner(model, tf.constant(x), config)
+        run_chunk = training.make_chunk_runner(model, tf.constant(x), tf.constant(x), config)
         counter = iter(range(0, 1 << 40, config.log_every))
         return (lambda: tf.nest.map_structure(lambda t: t.numpy(), run_chunk(
             tf.constant(next(counter)), tf.constant(config.log_every))), config.log_every)
@@ -287,7 +287,8 @@ def ais_measurements(seconds: float, default_evaluation: bool) -> dict:
     if default_evaluation:
         fresh = registry.get(AIS_MODEL).build(config, int(x.shape[1]))   # compiles anew
         begin = time.perf_counter()
-        evaluation.ais_metrics(fresh, x, config)
+        evaluation.ais_log_px(fresh, x, config, evaluation.AIS_SEED)
+        evaluation.bdmc_metrics(fresh, config)
         record["default_evaluation_seconds"] = time.perf_counter() - begin
     return record
 

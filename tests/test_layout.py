@@ -23,7 +23,7 @@ TWO_PIXEL_IMAGES = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 TWO_PIXELS = data.DatasetKind(
     description="two-pixel (every 1 x 2 binary image)",
     claims=lambda name: name == "two-pixel",
-    load=lambda name: data.Dataset(name, TWO_PIXEL_IMAGES, (1, 2), -float(np.log(4))),
+    load=lambda name, options: data.Dataset(name, TWO_PIXEL_IMAGES, (1, 2), -float(np.log(4))),
     n_points=lambda name: len(TWO_PIXEL_IMAGES))
 STEPS = 200
 
