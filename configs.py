@@ -22,6 +22,7 @@ QUADRATURE_DIM = 2      # the one latent dimension whose log p(x) is integrated 
 AIS_SCHEDULES = ("sigmoid", "linear", "geometric")   # ais.py defines each (ais.schedule)
 AIS_STARTS = ("prior", "posterior")
 AIS_STEPS_MAX = 100_000
+AIS_TEST_POINTS = 100    # test images evaluated by AIS unless --test-points says otherwise
 # Settings added after runs were first saved; their defaults are what older code did, so a
 # config.json without one was made with its default (settings_of_record).
 ADDED_SETTINGS = ("latent_dim", "log_px", "ais_steps", "ais_chains", "ais_leapfrog_steps",
@@ -56,8 +57,8 @@ def latent_size(text: str) -> int:
                        f"a latent dimension from {LATENT_DIM_MIN} to {LATENT_DIM_MAX}")
 
 
-def test_points(text: str) -> int:
-    return bounded_int(text, 0, INT32_MAX, "a number of test images, 0 for all of them")
+def image_count(text: str) -> int:
+    return bounded_int(text, 0, INT32_MAX, "a number of test images, 0 for the default")
 
 
 def ais_steps(text: str) -> int:
@@ -98,7 +99,11 @@ class TrainConfig:
     registry entry) come on top; a setting given explicitly always wins.
     """
 
-    dataset_defaults: ClassVar[dict] = {}
+    # Real images: fewer posterior samples per shown image (100 are shown), and AIS cheap
+    # enough for their larger decoders (measured on digits, README "Real images").
+    dataset_defaults: ClassVar[dict] = {
+        name: {"steps": 10000, "batch_size": 128, "log_every": 500, "posterior_samples": 64,
+               "ais_steps": 500, "ais_chains": 16} for name in data.IMAGE_NAMES}
 
     dataset: str = _setting(data.DEFAULT_DATASET, f"which data set: {data.ONE_HOT_FORMAT}, "
                                                   "k x k images with one pixel on; or "
@@ -114,8 +119,9 @@ class TrainConfig:
                               shown_default=data.KERAS_MNIST_FILE)
     test_points: int = _setting(
         0, "held-out images log p(x), the ELBO and T's estimate are measured on (the first of "
-           "the test split's fixed order; 0: all of them), and as many training images beside "
-           "them; Npx data sets are evaluated on every image and take 0", type=test_points)
+           "the test split's fixed order), and as many training images beside them; 0: all "
+           f"of them where log p(x) is by quadrature, the first {AIS_TEST_POINTS} where by AIS. "
+           "Npx data sets are evaluated on every image and take 0", type=image_count)
     steps: int = _setting(6000, "number of training iterations")
     batch_size: int = _setting(512, "data points per training iteration")
     seed: int = _setting(0, "seed for weights, batches and noise; equal seeds give equal runs",
@@ -165,6 +171,13 @@ class TrainConfig:
         return data.DataOptions(self.binarisation, self.data_file)
 
     @property
+    def evaluated_test_points(self) -> int:
+        """How many test images the final evaluation measures (0: all of them)."""
+        if self.test_points:
+            return self.test_points
+        return AIS_TEST_POINTS if self.log_px_method == "ais" else 0
+
+    @property
     def log_px_method(self) -> str:
         """"quadrature" or "ais": how the final evaluation computes log p(x)."""
         if self.log_px != "auto":
@@ -174,7 +187,12 @@ class TrainConfig:
 
 @dataclass
 class EncoderDecoderConfig(TrainConfig):
-    """Settings of the encoder and decoder networks that every model has."""
+    """Settings of the encoder and decoder networks that every model has; on real images,
+    wider networks learning more slowly."""
+
+    dataset_defaults: ClassVar[dict] = {
+        name: {"encoder_width": 256, "decoder_width": 256, "learning_rate": 1e-3}
+        for name in data.IMAGE_NAMES}
 
     encoder_width: int = _setting(64, "hidden units per encoder layer")
     encoder_depth: int = _setting(2, "hidden layers in the encoder")
@@ -217,7 +235,8 @@ class AVBConfig(EncoderDecoderConfig):
     dataset_defaults: ClassVar[dict] = {
         "4px": {"steps": 10000, "batch_size": 256, "schedule": "cosine"},
         "9px": {"steps": 20000, "batch_size": 128, "schedule": "constant",
-                "learning_rate": 1e-3, "adversary_steps": 4}}
+                "learning_rate": 1e-3, "adversary_steps": 4},
+        **{name: {"steps": 5000, "adversary_width": 256} for name in data.IMAGE_NAMES}}
 
     learning_rate: float = _setting(2e-3, "Adam learning rate of encoder and decoder")
     noise_dim: int = _setting(8, "dimension of the encoder's noise input eps ~ N(0, I)")

@@ -156,11 +156,12 @@ def check(name: str, options: DataOptions, test_points: int) -> Dataset:
 
 def test_images(dataset: Dataset, test_points: int = 0) -> np.ndarray:
     """The images a run's log p(x) is measured on: the first test_points of the test split
-    (fixed: the split's order is fixed by its seed), all of it where test_points is 0; every
+    (fixed: the split's order is fixed by its seed), all of it where test_points is 0 or more
+    than it holds; every
     image of a data set that holds nothing out."""
     if dataset.x_test is None:
         return dataset.x
-    return dataset.x_test[:test_points or dataset.n_test]
+    return dataset.x_test[:min(test_points, dataset.n_test) or dataset.n_test]
 
 
 def training_subset(dataset: Dataset, n: int) -> np.ndarray:

@@ -108,7 +108,7 @@ class FlowVAE(VAE):
         self.posterior = build_posterior(self.base, self.couplings, n_pixels, config.latent_dim)
         return keras.Model(self.posterior.inputs, self.posterior.outputs[0], name="encoder")
 
-    def evaluation_extras(self, x, seed) -> dict:
+    def evaluation_extras(self, x, seed, samples: int) -> dict:
         """None: the VAE's closed-form KL does not exist for a flow."""
         return {}
 

@@ -7,7 +7,6 @@ which equals the ELBO at K = 1 and rises towards log p(x) as K grows."""
 
 import tensorflow as tf
 
-import evaluation
 from configs import VAEConfig
 from model import ModelSpec, term_means
 from vae import VAE
@@ -41,13 +40,13 @@ class IWAE(VAE):
         self.optimizer.apply_gradients(zip(grads, self.variables))
         return {**term_means(terms), **self.spec.extra_metrics(tf.reduce_mean(bound))}
 
-    def evaluation_extras(self, x, seed) -> dict:
-        """The K-sample bound per data point, averaged over ELBO_SAMPLES // K independent
-        bounds; x holds each data point repeated ELBO_SAMPLES times."""
-        k, samples = self.importance_samples, evaluation.ELBO_SAMPLES
+    def evaluation_extras(self, x, seed, samples: int) -> dict:
+        """The K-sample bound per data point, averaged over samples // K independent
+        bounds; x holds each data point repeated `samples` times."""
+        k = self.importance_samples
         points = tf.convert_to_tensor(x)[::samples]
         _, bound = self.importance_terms(tf.repeat(points, samples // k, 0), seed, k)
         per_point = tf.reduce_mean(tf.reshape(bound, [points.shape[0], -1]), 1).numpy()
         [name] = self.spec.extra_metric_names           # the bound, as in training
-        return {**super().evaluation_extras(x, seed), name: float(per_point.mean()),
+        return {**super().evaluation_extras(x, seed, samples), name: float(per_point.mean()),
                 f"{name}_per_point": per_point.tolist(), "importance_samples": k}

@@ -47,6 +47,7 @@ def memory_needs(config: TrainConfig, n_pixels: int, n_shown: int, n_evaluated: 
             "the evaluation's latent grid": evaluation.GRID_POINTS ** 2,
             "the ELBO evaluation": evaluation.ELBO_SAMPLES * min(n_evaluated,
                                                                  evaluation.POINTS_PER_CHUNK),
+            "the nearest-neighbour entropy": max(evaluation.KNN_SAMPLE_SIZES),
             f"AIS at --ais-chains {config.ais_chains}": config.ais_chains * n_evaluated}
     logs = -(-config.steps // config.log_every)
     snapshot_floats = (n_shown * (config.posterior_samples * config.latent_dim + n_pixels)

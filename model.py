@@ -173,9 +173,9 @@ class Model:
         """One update on the batch x; returns metric name -> scalar for spec.metric_names."""
         raise NotImplementedError
 
-    def evaluation_extras(self, x, seed) -> dict:
+    def evaluation_extras(self, x, seed, samples: int) -> dict:
         """Model-specific entries of metrics.json, from x [points * samples, pixels] holding
-        each data point repeated; none by default."""
+        each data point repeated `samples` times; none by default."""
         return {}
 
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+import data
 import registry
 import rundir
 from model import TERM_NAMES
@@ -376,8 +377,9 @@ def plot_latent(run: rundir.Run, png: Path, gif: Path) -> None:
 
 def figure_value(row: dict, key: str) -> float:
     """A finished run's value for a figure; log_px_gap is log p(x) - optimum."""
-    if key == "log_px_gap":
-        return row["log_px"] - row["optimum_log_px"]
+    if key == "log_px_gap":      # no optimum is known for real images
+        return row["log_px"] - (row["optimum_log_px"] if row["optimum_log_px"] not in (None, "")
+                                else math.nan)
     return row[key]
 
 
@@ -473,7 +475,7 @@ def robustness_line(ax, rows: list, names: list, metric: str) -> None:
         failed = sum(r[name] == v and r["status"] != "finished" for r in rows)
         if failed:
             ax.plot(i, 0.02, "x", color="red", markersize=12, transform=ax.get_xaxis_transform())
-    if metric == "log_px":
+    if metric == "log_px" and data.kind_of(rows[0]["dataset"]) is data.ONE_HOT:
         ax.axhline(rows[0]["optimum_log_px"] or -math.log(rows[0]["n_points"]), color="black",
                    linestyle=":", linewidth=0.8, label="optimum")
     ax.set_xticks(list(positions), [str(v) for v in values])

@@ -194,7 +194,10 @@ def run_line(plan: Plan, outcome: dict) -> str:
     if outcome["status"] != "finished":
         return head + outcome["status"] + (f": {outcome['error']}" if outcome["error"] else "")
     m = rundir.final_metrics(plan.path)
-    return head + (f"log p(x) {m['log_px']:.4f} (optimum {m['optimum_log_px']:.4f}), "
+    optimum = m["optimum_log_px"]
+    beside = (f"optimum {optimum:.4f}" if optimum is not None
+              else f"training-subset log p(x) {m['train_log_px']:.4f}")
+    return head + (f"{'test ' if optimum is None else ''}log p(x) {m['log_px']:.4f} ({beside}), "
                    f"true ELBO {m['elbo']:.4f}, {outcome['seconds']:.1f} s")
 
 

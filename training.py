@@ -211,7 +211,7 @@ class Trainer:
         self.out_dir = rundir.run_dir(config)
         self.dataset = dataset = data.load(config.dataset, config.data_options)
         self.x_shown, shown_labels = data.shown_points(dataset)
-        x_test = data.test_images(dataset, config.test_points)
+        x_test = data.test_images(dataset, config.evaluated_test_points)
         check_memory(config, dataset.n_pixels, len(self.x_shown), len(x_test))
         keras.utils.set_random_seed(config.seed)
         self.model = registry.spec_for(config).build(config, dataset.n_pixels)

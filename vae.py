@@ -53,7 +53,7 @@ class VAE(Model):
         return (self.terms(x, seed).log_px_given_z
                 - gaussian_kl_to_standard_normal(z_mean, z_log_var))
 
-    def evaluation_extras(self, x, seed) -> dict:
+    def evaluation_extras(self, x, seed, samples: int) -> dict:
         return {"elbo_closed_form_kl": float(tf.reduce_mean(self.analytic_elbo(x, seed)))}
 
     def train_step(self, x, seed) -> dict:
