@@ -595,18 +595,23 @@ def run_name(model: str, dataset: str, seed: int, settings: tuple = ()) -> str:
     return "-".join([model, dataset, *(f"{k}={v}" for k, v in settings), f"seed{seed}"])
 
 
-def named_settings(latent_dim: int) -> tuple:
+def named_settings(latent_dim: int, binarisation: str = configs.TrainConfig.binarisation
+                   ) -> tuple:
     """The settings a run's default directory name shows besides its model, data set and seed:
-    the latent dimension where it is not the default, so that runs of D = 2 keep their names."""
-    return () if latent_dim == configs.TrainConfig.latent_dim else (("latent_dim", latent_dim),)
+    the latent dimension and the binarisation where they are not the defaults, so that runs
+    made with the defaults keep their names."""
+    named = {"latent_dim": latent_dim, "binarisation": binarisation}
+    return tuple((name, value) for name, value in named.items()
+                 if value != getattr(configs.TrainConfig, name))
 
 
 def run_dir(config) -> Path:
-    """The directory of a run: its --out, else runs/<model>-<dataset>[-latent_dim=D]-seed<seed>."""
+    """The directory of a run: its --out, else
+    runs/<model>-<dataset>[-latent_dim=D][-binarisation=dynamic]-seed<seed>."""
     if config.out:
         return Path(config.out)
     name = run_name(registry.spec_for(config).name, config.dataset, config.seed,
-                    named_settings(config.latent_dim))
+                    named_settings(config.latent_dim, config.binarisation))
     return Path(RUNS_ROOT) / name
 
 
