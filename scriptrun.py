@@ -18,11 +18,14 @@ def report(result: training.RunResult) -> None:
     m = result.metrics
     optimum = m["optimum_log_px"]
     optimum = "" if optimum is None else f"  (optimum {optimum:.4f})"
+    on = f" of {m['n_evaluated']} test images" if m.get("evaluated_on") == "test" else ""
     if m.get("log_px_method", "quadrature") == "quadrature":
-        print(f"exact log p(x) {m['log_px']:.4f}{optimum}")
+        print(f"exact log p(x){on} {m['log_px']:.4f}{optimum}")
     else:
-        print(f"log p(x) by AIS {m['log_px']:.4f} +- {m['log_px_stderr']:.4f} (standard error)"
-              f"{optimum}; BDMC gap {m['bdmc_gap']:.4f} on simulated data")
+        print(f"log p(x){on} by AIS {m['log_px']:.4f} +- {m['log_px_stderr']:.4f} (standard "
+              f"error){optimum}; BDMC gap {m['bdmc_gap']:.4f} on simulated data")
+    if "train_log_px" in m:
+        print(f"log p(x) of as many training images {m['train_log_px']:.4f}")
     if "elbo" in m:
         print(f"ELBO {m['elbo']:.4f}  posterior gap {m['posterior_gap']:.4f}")
     if rundir.CRITIC_ELBO in m:

@@ -2,6 +2,7 @@
 a Keras-format file (a small synthetic one stands in here), their fixed splits and
 binarisations, and every way a --data-file can be wrong, refused in one line."""
 
+import os
 import re
 
 import numpy as np
@@ -150,6 +151,14 @@ def test_a_bad_data_file_is_one_line(tmp_path, fault):
     with pytest.raises(ValueError, match=re.escape(FAULTS[fault])) as error:
         data.load("mnist", data.DataOptions(data_file=str(bad_file(tmp_path, fault))))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its permissions")
+def test_an_unreadable_data_file_is_one_line(tmp_path):
+    path = keras_file(tmp_path / "mnist.npz")
+    path.chmod(0)
+    with pytest.raises(ValueError, match="cannot be read"):
+        data.load("mnist", data.DataOptions(data_file=str(path)))
 
 
 @pytest.mark.parametrize("fault", ["missing", "not an npz", "wrong dtype"])
