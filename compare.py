@@ -3,7 +3,10 @@ and an animation per model) and a table of the final evaluation.
 
 The runs are <runs-root>/<model>-<dataset>-seed<seed> for each model and seed, trained first
 with default settings where missing, or the directories given by --runs. Written into --out:
-metrics.png, latent-<model>.png and latent-<model>.gif per model, results.md and results.csv.
+metrics.png, latent-<model>.png and latent-<model>.gif per model (and where D = 2,
+posterior-<model>.png: the exact posterior beside q), results.md and results.csv.
+On real images (digits, mnist5k, mnist) the runs are evaluated on held-out test images, and the
+table gives log p(x) on as many training images beside them.
 """
 
 import argparse
@@ -19,7 +22,8 @@ import plots
 import registry
 import rundir
 import startup
-from configs import OneLineErrorParser, dataset_name, latent_size, positive_int, seed_value
+from configs import (QUADRATURE_DIM, OneLineErrorParser, dataset_name, latent_size,
+                     positive_int, seed_value)
 from tables import number
 from rundir import RunDirError
 from runstart import resumed_config
@@ -277,12 +281,33 @@ def compare(config: CompareConfig) -> list:
     plots.plot_metrics(groups, config.x_axis, paths[0])
     for model, runs in groups.items():
         latent = [out / f"latent-{model}.png", out / f"latent-{model}.gif"]
-        plots.plot_latent(runs[0], *latent)
+        exact = exact_posterior_of(runs[0])
+        plots.plot_latent(runs[0], *latent, exact)
         paths += latent
+        if exact is not None:
+            paths.append(out / f"posterior-{model}.png")
+            plots.plot_posteriors(runs[0], exact, paths[-1])
     paths += [out / "results.md", out / "results.csv"]
     print(write_results(groups, paths[-1], paths[-2]))
     print("\n".join(f"wrote {path}" for path in paths))
     return paths
+
+
+def exact_posterior_of(run):
+    """The exact posterior p(z|x) of the run's plots.posterior_points under its trained
+    decoder, where its latent space is 2-D (quadrature); None otherwise."""
+    if run.config["latent_dim"] != QUADRATURE_DIM:
+        return None
+    import keras                 # here, not at the top: --help and usage errors never load
+    import exact_posterior       # TensorFlow
+
+    decoder = keras.models.load_model(run.path / f"decoder{rundir.NETWORK_SUFFIX}",
+                                      compile=False)
+    shown = run.posterior.get("shown_images")
+    if shown is None:            # saved before shown_images: a one-hot run, every image shown
+        shown = data.shown_points(data.load(run.config["dataset"]))[0]
+    return exact_posterior.grid_posterior(
+        decoder, shown[plots.posterior_points(run.config["shown_labels"])])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,11 @@ GIF_FRAME_MS = 150
 GIF_LAST_FRAME_MS = 2000   # the final state stays on screen before the loop restarts
 PNG_DPI = 110
 RECONSTRUCTED_PER_CLASS = 3  # test images per class drawn above their reconstructions
+POSTERIOR_PANELS = 16        # data points whose exact posterior the figures draw, at most
+POSTERIOR_COLUMNS = 4
+REGION_STYLES = ("solid", "dashed")   # of the exact posterior's regions, smallest first
+ZOOM_ROOM = 1.5              # a zoomed posterior panel spans this times its content
+MIN_ZOOM_HALF_WIDTH = 0.25
 X_TICK_COUNT = 5             # at most, so that step counts like 20000 stay legible
 
 
@@ -255,12 +260,36 @@ def latent_projection(z_final: np.ndarray) -> Projection:
                       f"\nprojected on the first two principal axes of all q samples (D = {d})")
 
 
-class LatentFigure:
-    """One run's decoded images and posterior samples at a log step, redrawn in place."""
+# The exact posterior beside q (exact_posterior.GridPosterior of a D = 2 run's trained decoder).
 
-    def __init__(self, run: rundir.Run, dpi: int):
+def posterior_points(labels) -> np.ndarray:
+    """The shown images whose exact posterior is drawn: the first of each class, at most
+    POSTERIOR_PANELS of them (every data point of a one-hot set, up to that many)."""
+    _, first = np.unique(np.asarray(labels), return_index=True)
+    return np.sort(first)[:POSTERIOR_PANELS]
+
+
+def draw_regions(ax, exact, k: int, colour) -> None:
+    """The highest-density regions of the k-th posterior of `exact` as contour lines: the
+    smaller region solid, the larger dashed."""
+    levels = exact.levels()[k]                     # one per HDR_MASS, largest level first
+    order = np.argsort(levels)
+    ax.contour(exact.centres, exact.centres, exact.mass[k].T, levels=levels[order],
+               colors=[colour], linestyles=[REGION_STYLES[i] for i in order],
+               linewidths=1.0)
+
+
+def region_caption(masses) -> str:
+    return " and ".join(f"{100 * m:.0f} % ({REGION_STYLES[i]})" for i, m in enumerate(masses))
+
+
+class LatentFigure:
+    """One run's decoded images and posterior samples at a log step, redrawn in place; with
+    `exact`, the exact posterior's regions of the posterior_points at the end of training."""
+
+    def __init__(self, run: rundir.Run, dpi: int, exact=None):
         plt = pyplot()
-        self.run, self.plt = run, plt
+        self.run, self.plt, self.exact = run, plt, exact
         self.projection = latent_projection(run.posterior["z"][-1])
         self.labels = np.asarray(run.config["shown_labels"])
         self.held_out = run.config["n_test"] > 0
@@ -295,9 +324,14 @@ class LatentFigure:
                aspect="equal", xlabel=xlabel, ylabel=ylabel)
         what = (f"one colour per class, {len(self.labels)} test images"
                 if self.held_out else "one colour per data point")
+        caption = self.projection.caption
+        if self.exact is not None:
+            for k, n in enumerate(posterior_points(self.labels)):
+                draw_regions(ax, self.exact, k, self.colours[n])
+            caption += (f"\nlines: exact p(z|x), its {region_caption(self.exact_masses())} "
+                        "regions" + (", first test image per class" if self.held_out else ""))
         ax.set_title(f"posterior samples z ~ q(z|x), {what}\n"
-                     "(grey circles: prior N(0, I) at 1, 2, 3 sd)" + self.projection.caption,
-                     fontsize=10)
+                     "(grey circles: prior N(0, I) at 1, 2, 3 sd)" + caption, fontsize=10)
         if self.held_out:
             classes = np.unique(self.labels)
             ax.legend(handles=[self.plt.Line2D([], [], marker="o", linestyle="none",
@@ -339,6 +373,12 @@ class LatentFigure:
             height, width = image.get_array().shape[:2]
             image.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
 
+    @staticmethod
+    def exact_masses() -> tuple:
+        from exact_posterior import HDR_MASSES   # here: this module loads without TensorFlow
+
+        return HDR_MASSES
+
     def beside_originals(self, originals: np.ndarray, reconstructions: np.ndarray) -> tuple:
         """(images, frame colours, columns): one column per class, rows alternating the
         first RECONSTRUCTED_PER_CLASS test images of each class and their reconstructions."""
@@ -358,10 +398,13 @@ def gif_frames(n_logs: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_logs - 1, min(n_logs, GIF_MAX_FRAMES)).round().astype(int))
 
 
-def plot_latent(run: rundir.Run, png: Path, gif: Path) -> None:
+def plot_latent(run: rundir.Run, png: Path, gif: Path, exact=None) -> None:
+    """The latent figure at the end of training (with the exact posterior's regions where
+    `exact` is given) and its animation over training (without them: only the final decoder
+    is saved)."""
     import imageio.v3 as iio
 
-    figure = LatentFigure(run, PNG_DPI)
+    figure = LatentFigure(run, PNG_DPI, exact)
     figure.draw(-1)
     rundir.write_atomic(png, figure.fig.savefig)
     figure.close()
@@ -371,6 +414,66 @@ def plot_latent(run: rundir.Run, png: Path, gif: Path) -> None:
     durations = [GIF_FRAME_MS] * (len(frames) - 1) + [GIF_LAST_FRAME_MS]
     rundir.write_atomic(gif, lambda p: iio.imwrite(
         p, np.stack(frames), duration=durations if len(frames) > 1 else durations[0], loop=0))
+
+
+def point_title(run: rundir.Run, exact, k: int, n: int) -> str:
+    """A posterior panel's title: the point, its exact log p(x) and, where metrics.json holds
+    per-point values for it (data sets evaluated on every point), its ELBO and KL."""
+    m = run.metrics
+    name = (f"class {run.config['shown_labels'][n]}" if run.config["n_test"] else
+            f"data point {n}")
+    title = f"{name}: log p(x) {exact.log_px[k]:.3f}"
+    if m.get("evaluated_on", "all") == "all" and "elbo_per_point" in m:
+        elbo = m["elbo_per_point"][n]
+        bound = "" if rundir.elbo_converged(m) else "<= "
+        title += (f"\nELBO {bound}{elbo:.3f}, KL(q || p(z|x)) "
+                  f"{'>= ' if bound else ''}{exact.log_px[k] - elbo:.3f}")
+    return title
+
+
+def zoomed_limits(exact, k: int, z: np.ndarray) -> tuple:
+    """(low [2], high [2]): a square around the larger region of the k-th exact posterior and
+    q's samples z [samples, 2], with room around them: real images have narrow posteriors."""
+    z1, z2 = np.meshgrid(exact.centres, exact.centres, indexing="ij")
+    inside = exact.mass[k] >= exact.levels()[k].min()
+    points = np.concatenate([np.stack([z1[inside], z2[inside]], 1), z])
+    centre = (points.min(0) + points.max(0)) / 2
+    half = max((points.max(0) - points.min(0)).max() * ZOOM_ROOM / 2, MIN_ZOOM_HALF_WIDTH)
+    return centre - half, centre + half
+
+
+def plot_posteriors(run: rundir.Run, exact, path: Path) -> None:
+    """posterior-<model>.png: per posterior_points image, the exact posterior's density as an
+    image, its regions as lines, and q's samples at the last log step on top."""
+    plt = pyplot()
+    points = posterior_points(run.config["shown_labels"])
+    rows = math.ceil(len(points) / POSTERIOR_COLUMNS)
+    columns = min(len(points), POSTERIOR_COLUMNS)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.5 * rows),
+                             layout="constrained", squeeze=False)
+    z = run.posterior["z"][-1]
+    colours = plt.get_cmap("tab10")(np.asarray(run.config["shown_labels"]) % 10)
+    half = exact.width / 2
+    extent = (exact.centres[0] - half, exact.centres[-1] + half) * 2
+    for ax, (k, n) in zip(axes.flat, enumerate(points)):
+        ax.imshow(exact.mass[k].T, origin="lower", extent=extent, cmap="Greys",
+                  interpolation="nearest")
+        draw_regions(ax, exact, k, "tab:red")
+        ax.scatter(z[n, :, 0], z[n, :, 1], s=4, linewidths=0, color=colours[n], alpha=0.6)
+        low, high = (zoomed_limits(exact, k, z[n]) if run.config["n_test"] else
+                     (-LATENT_EXTENT, LATENT_EXTENT))
+        ax.set(xlim=(low[0], high[0]), ylim=(low[1], high[1]), aspect="equal")
+        ax.set_title(point_title(run, exact, k, n), fontsize=9)
+    for ax in axes.flat[len(points):]:
+        ax.axis("off")
+    config = run.config
+    fig.suptitle(f"{registry.get(config['model']).run_label(config)} on {config['dataset']}, "
+                 f"seed {config['seed']}: exact posterior p(z|x) (grey; red lines: its "
+                 f"{region_caption(LatentFigure.exact_masses())} regions) and "
+                 "samples of q(z|x) (dots) after training"
+                 + (", each panel zoomed on them" if config["n_test"] else ""), fontsize=10)
+    rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=PNG_DPI))
+    plt.close(fig)
 
 
 # The figures of a sweep: rows of its summary (sweep.summary_row), finished or not.

@@ -1,4 +1,5 @@
-"""Train Adversarial Variational Bayes on the one-hot pixel data and save the run."""
+"""Train Adversarial Variational Bayes on one-hot pixel images or real binarised digits and save
+the run; --contrast adaptive trains AVB+AC."""
 
 import runstart
 import startup

@@ -1,5 +1,6 @@
-"""Train a VAE on the one-hot pixel data and save the run; --importance-samples K trains an
-IWAE instead, --posterior flow a VAE with a normalizing-flow posterior."""
+"""Train a VAE on one-hot pixel images or real binarised digits and save the run;
+--importance-samples K trains an IWAE instead, --posterior flow a VAE with a normalizing-flow
+posterior."""
 
 import runstart
 import startup

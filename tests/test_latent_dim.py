@@ -65,6 +65,7 @@ def test_compare_shows_the_method_and_the_gap(runs, tmp_path, capsys):
     assert table.count("AIS, BDMC gap") == len(MODELS)
     assert "| 3 |" in table
     assert all((out / f"latent-{name}.png").stat().st_size > 0 for name in MODELS)
+    assert not list(out.glob("posterior-*.png"))     # no exact posterior where D > 2
 
 
 def test_compare_finds_and_names_runs_by_their_latent_dimension(tmp_path):
