@@ -72,6 +72,14 @@ class AVB(Model):
     def t(self, x, z):
         return self.adversary([tf.convert_to_tensor(x), tf.convert_to_tensor(z)])[:, 0]
 
+    def critic_log_q(self, x, z, contrast):
+        """T's estimate of log q(z|x) at given z: T(x, z) + log p(z)."""
+        return self.t(x, z) + standard_normal_log_density(z)
+
+    def evaluation_contrast(self, x, seed):
+        """The contrast critic_log_q needs for the rows of x: none (the prior)."""
+        return None
+
     def sample_posterior(self, x, seed):
         """z = f(x, eps), eps ~ N(0, I): one sample of the implicit q(z|x) per row of x."""
         x = tf.convert_to_tensor(x)
@@ -96,7 +104,7 @@ class AVB(Model):
         log_pz = standard_normal_log_density(z)                          # log p(z)
         t = self.t(x, z)                                                 # ~ log q(z|x) - log p(z)
         return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x=t + log_pz,
-                              elbo=log_px_given_z - t)
+                              elbo=log_px_given_z - t)     # t + log p(z) is critic_log_q
 
     def adversary_input(self, z, contrast):
         """The q sample as T sees it."""
@@ -193,11 +201,18 @@ class AdaptiveContrastAVB(AVB):
     def step_contrast(self, x, seeds) -> Moments:
         return self.moments(x, seeds[0])
 
+    def evaluation_contrast(self, x, seed) -> Moments:
+        return self.moments(tf.convert_to_tensor(x), seed)
+
+    def critic_log_q(self, x, z, moments: Moments):
+        """T's estimate of log q(z|x) at given z: T(x, z_bar) + log r(z|x)."""
+        return self.t(x, moments.normalise(z)) + moments.log_r(z)
+
     def contrasted_terms(self, x, seed, moments: Moments) -> PosteriorTerms:
         z = self.sample_posterior(x, seed)
         log_px_given_z = bernoulli_log_likelihood(x, self.decoder(z))   # log p(x|z)
         log_pz = standard_normal_log_density(z)                          # log p(z)
-        log_qz_given_x = self.t(x, moments.normalise(z)) + moments.log_r(z)   # T's log q(z|x)
+        log_qz_given_x = self.critic_log_q(x, z, moments)                # T's log q(z|x)
         return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x,
                               log_px_given_z + log_pz - log_qz_given_x)
 

@@ -4,7 +4,8 @@ and an animation per model) and a table of the final evaluation.
 The runs are <runs-root>/<model>-<dataset>-seed<seed> for each model and seed, trained first
 with default settings where missing, or the directories given by --runs. Written into --out:
 metrics.png, latent-<model>.png and latent-<model>.gif per model (and where D = 2,
-posterior-<model>.png: the exact posterior beside q), results.md and results.csv.
+posterior-<model>.png: the exact posterior beside q, and for the AVBs critic-<model>.png: the
+adversary's error), results.md and results.csv.
 On real images (digits, mnist5k, mnist) the runs are evaluated on held-out test images, and the
 table gives log p(x) on as many training images beside them.
 """
@@ -287,6 +288,10 @@ def compare(config: CompareConfig) -> list:
         if exact is not None:
             paths.append(out / f"posterior-{model}.png")
             plots.plot_posteriors(runs[0], exact, paths[-1])
+        critic = rundir.read_critic(runs[0].path)
+        if critic is not None:
+            paths.append(out / f"critic-{model}.png")
+            plots.plot_critic(runs[0], critic, paths[-1])
     paths += [out / "results.md", out / "results.csv"]
     print(write_results(groups, paths[-1], paths[-2]))
     print("\n".join(f"wrote {path}" for path in paths))
@@ -294,7 +299,7 @@ def compare(config: CompareConfig) -> list:
 
 
 def exact_posterior_of(run):
-    """The exact posterior p(z|x) of the run's plots.posterior_points under its trained
+    """The exact posterior p(z|x) of the run's data.figure_points under its trained
     decoder, where its latent space is 2-D (quadrature); None otherwise."""
     if run.config["latent_dim"] != QUADRATURE_DIM:
         return None
@@ -307,7 +312,7 @@ def exact_posterior_of(run):
     if shown is None:            # saved before shown_images: a one-hot run, every image shown
         shown = data.shown_points(data.load(run.config["dataset"]))[0]
     return exact_posterior.grid_posterior(
-        decoder, shown[plots.posterior_points(run.config["shown_labels"])])
+        decoder, shown[data.figure_points(run.config["shown_labels"])])
 
 
 def build_parser() -> argparse.ArgumentParser:

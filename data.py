@@ -42,6 +42,7 @@ SPLIT_SEED = 2017         # the stratified train/test split of digits and mnist5
 TEST_FRACTION = 0.2       # of each class, held out (rounded to whole images)
 BINARISATION_SEED = 1     # the one draw of the evaluated images under dynamic binarisation
 SHOWN_PER_CLASS = 10      # test images per class a run snapshots and draws
+FIGURE_POINTS = 16        # shown images with figures of their own, at most
 
 
 class DataOptions(NamedTuple):
@@ -181,6 +182,14 @@ def shown_points(dataset: Dataset) -> tuple:
     index = np.concatenate([np.flatnonzero(dataset.labels_test == c)[:SHOWN_PER_CLASS]
                             for c in np.unique(dataset.labels_test)])
     return dataset.x_test[index], dataset.labels_test[index]
+
+
+def figure_points(labels) -> np.ndarray:
+    """Indices into the shown images (shown_points) of those that per-point figures draw: the
+    first of each class, at most FIGURE_POINTS of them (every data point of a one-hot set, up
+    to that many)."""
+    _, first = np.unique(np.asarray(labels), return_index=True)
+    return np.sort(first)[:FIGURE_POINTS]
 
 
 # Binarisation.

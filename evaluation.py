@@ -46,6 +46,7 @@ import tensorflow as tf
 from scipy.spatial import cKDTree
 
 import ais
+import critic_error
 import data
 from configs import QUADRATURE_DIM, TrainConfig
 from densities import (bernoulli_log_likelihood, bernoulli_log_likelihood_table,
@@ -331,10 +332,37 @@ def evaluate_run(model, dataset, config: TrainConfig) -> dict:
     return summarised(metrics, n_points)
 
 
+# The adversary's error (critic_error.py), where D = 2.
+
+def critic_maps(model, dataset, config: TrainConfig) -> list:
+    """[(index into the shown images, critic_error.CriticMap)] for data.figure_points of the
+    shown images, where the model has a critic of log q and the latent space is 2-D; [] else."""
+    if (config.latent_dim != QUADRATURE_DIM
+            or "log_qz_given_x" not in model.spec.critic_estimates):
+        return []
+    x_shown, labels = data.shown_points(dataset)
+    seed = tf.constant([config.seed, CRITIC_SEED], tf.int64)
+    return [(int(n), critic_error.critic_map(model, x_shown[n:n + 1],
+                                             tf.random.experimental.stateless_fold_in(seed, n)))
+            for n in data.figure_points(labels)]
+
+
+def critic_metrics(maps: list) -> dict:
+    """metrics.json's entries of the maps: T's bias in the KL, per point and its mean."""
+    if not maps:
+        return {}
+    bias = [m.kl_bias for _, m in maps]
+    return {"critic_kl_bias": float(np.mean(bias)), "critic_kl_bias_per_point": bias,
+            "critic_kl_bias_points": [n for n, _ in maps],
+            "critic_kl_bias_method": f"histogram of {critic_error.HISTOGRAM_SAMPLES} q samples "
+                                     f"on {critic_error.HISTOGRAM_BINS}^2 cells"}
+
+
 # log p(x) by annealed importance sampling, and BDMC's bound on its error (ais.py).
 
 AIS_SEED, BDMC_SEED, TRAIN_AIS_SEED = 2, 3, 4   # second words of the evaluation's seeds,
                                                 # apart from the ELBO's 1
+CRITIC_SEED = 5
 
 
 def ais_start(model, x, config: TrainConfig) -> ais.Start:

@@ -28,9 +28,11 @@ GIF_FRAME_MS = 150
 GIF_LAST_FRAME_MS = 2000   # the final state stays on screen before the loop restarts
 PNG_DPI = 110
 RECONSTRUCTED_PER_CLASS = 3  # test images per class drawn above their reconstructions
-POSTERIOR_PANELS = 16        # data points whose exact posterior the figures draw, at most
 POSTERIOR_COLUMNS = 4
 REGION_STYLES = ("solid", "dashed")   # of the exact posterior's regions, smallest first
+CRITIC_FIGURE_POINTS = 4     # data points the adversary-error figure shows
+MIN_DIFFERENCE_SPAN = 0.05   # nats: the colour scale of the error spans at least +- this
+DIFFERENCE_PERCENTILE = 95   # and +- this percentile of its size
 ZOOM_ROOM = 1.5              # a zoomed posterior panel spans this times its content
 MIN_ZOOM_HALF_WIDTH = 0.25
 X_TICK_COUNT = 5             # at most, so that step counts like 20000 stay legible
@@ -262,13 +264,6 @@ def latent_projection(z_final: np.ndarray) -> Projection:
 
 # The exact posterior beside q (exact_posterior.GridPosterior of a D = 2 run's trained decoder).
 
-def posterior_points(labels) -> np.ndarray:
-    """The shown images whose exact posterior is drawn: the first of each class, at most
-    POSTERIOR_PANELS of them (every data point of a one-hot set, up to that many)."""
-    _, first = np.unique(np.asarray(labels), return_index=True)
-    return np.sort(first)[:POSTERIOR_PANELS]
-
-
 def draw_regions(ax, exact, k: int, colour) -> None:
     """The highest-density regions of the k-th posterior of `exact` as contour lines: the
     smaller region solid, the larger dashed."""
@@ -285,7 +280,7 @@ def region_caption(masses) -> str:
 
 class LatentFigure:
     """One run's decoded images and posterior samples at a log step, redrawn in place; with
-    `exact`, the exact posterior's regions of the posterior_points at the end of training."""
+    `exact`, the exact posterior's regions of data.figure_points at the end of training."""
 
     def __init__(self, run: rundir.Run, dpi: int, exact=None):
         plt = pyplot()
@@ -326,7 +321,7 @@ class LatentFigure:
                 if self.held_out else "one colour per data point")
         caption = self.projection.caption
         if self.exact is not None:
-            for k, n in enumerate(posterior_points(self.labels)):
+            for k, n in enumerate(data.figure_points(self.labels)):
                 draw_regions(ax, self.exact, k, self.colours[n])
             caption += (f"\nlines: exact p(z|x), its {region_caption(self.exact_masses())} "
                         "regions" + (", first test image per class" if self.held_out else ""))
@@ -443,10 +438,10 @@ def zoomed_limits(exact, k: int, z: np.ndarray) -> tuple:
 
 
 def plot_posteriors(run: rundir.Run, exact, path: Path) -> None:
-    """posterior-<model>.png: per posterior_points image, the exact posterior's density as an
+    """posterior-<model>.png: per data.figure_points image, the exact posterior's density as an
     image, its regions as lines, and q's samples at the last log step on top."""
     plt = pyplot()
-    points = posterior_points(run.config["shown_labels"])
+    points = data.figure_points(run.config["shown_labels"])
     rows = math.ceil(len(points) / POSTERIOR_COLUMNS)
     columns = min(len(points), POSTERIOR_COLUMNS)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.5 * rows),
@@ -461,7 +456,7 @@ def plot_posteriors(run: rundir.Run, exact, path: Path) -> None:
         draw_regions(ax, exact, k, "tab:red")
         ax.scatter(z[n, :, 0], z[n, :, 1], s=4, linewidths=0, color=colours[n], alpha=0.6)
         low, high = (zoomed_limits(exact, k, z[n]) if run.config["n_test"] else
-                     (-LATENT_EXTENT, LATENT_EXTENT))
+                     (np.full(2, -LATENT_EXTENT), np.full(2, LATENT_EXTENT)))
         ax.set(xlim=(low[0], high[0]), ylim=(low[1], high[1]), aspect="equal")
         ax.set_title(point_title(run, exact, k, n), fontsize=9)
     for ax in axes.flat[len(points):]:
@@ -472,6 +467,45 @@ def plot_posteriors(run: rundir.Run, exact, path: Path) -> None:
                  f"{region_caption(LatentFigure.exact_masses())} regions) and "
                  "samples of q(z|x) (dots) after training"
                  + (", each panel zoomed on them" if config["n_test"] else ""), fontsize=10)
+    rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=PNG_DPI))
+    plt.close(fig)
+
+
+def plot_critic(run: rundir.Run, critic: dict, path: Path) -> None:
+    """critic-<model>.png: for the first CRITIC_FIGURE_POINTS points of critic.npz, T's
+    estimate of log q(z|x), log q(z|x) from a histogram of q, and their difference where q
+    has mass (rundir.read_critic, critic_error.py)."""
+    plt = pyplot()
+    rows = min(len(critic["points"]), CRITIC_FIGURE_POINTS)
+    fig, axes = plt.subplots(rows, 3, figsize=(11, 3.3 * rows), layout="constrained",
+                             squeeze=False)
+    config = run.config
+    for row, ax_row in enumerate(axes):
+        n, edges = int(critic["points"][row]), critic["edges"][row]
+        log_q, critic_log_q = critic["log_q"][row], critic["critic_log_q"][row]
+        kept = np.isfinite(log_q)
+        extent = (edges[0, 0], edges[0, -1], edges[1, 0], edges[1, -1])
+        low, high = np.nanmin(log_q), np.nanmax(log_q)
+        name = (f"class {config['shown_labels'][n]}" if config["n_test"] else
+                f"data point {n}")
+        difference = np.where(kept, critic_log_q - log_q, np.nan)
+        span = max(np.nanpercentile(np.abs(difference), DIFFERENCE_PERCENTILE),
+                   MIN_DIFFERENCE_SPAN)       # cells on q's edge, cut by it, go off the scale
+        panels = ((np.where(kept, critic_log_q, np.nan), "T's estimate of log q(z|x)",
+                   dict(cmap="viridis", vmin=low, vmax=high)),
+                  (log_q, "log q(z|x) from a histogram of q", dict(cmap="viridis", vmin=low,
+                                                                 vmax=high)),
+                  (difference, f"difference: mean under q {critic['kl_bias'][row]:+.3f} "
+                               "(T's KL bias)", dict(cmap="RdBu_r", vmin=-span, vmax=span)))
+        for ax, (values, title, style) in zip(ax_row, panels):
+            image = ax.imshow(values.T, origin="lower", extent=extent, aspect="auto",
+                              interpolation="nearest", **style)
+            fig.colorbar(image, ax=ax, shrink=0.85)
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.set(xlabel="z1", ylabel="z2")
+    fig.suptitle(f"{registry.get(config['model']).run_label(config)} on {config['dataset']}, "
+                 f"seed {config['seed']}: the adversary's error after training, where q has "
+                 "mass (cells of the histogram with enough samples)", fontsize=10)
     rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=PNG_DPI))
     plt.close(fig)
 

@@ -51,8 +51,10 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 POSTERIOR_FILE = "posterior.npz"
 STATE_FILE = "state.npz"
+CRITIC_FILE = "critic.npz"
 NETWORK_SUFFIX = ".keras"
 RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, POSTERIOR_FILE, STATE_FILE)
+OPTIONAL_RUN_FILES = (CRITIC_FILE,)      # written by some runs only (AVBs where D = 2)
 RUN_DIRS = ("tensorboard",)
 UNCHECKED_ON_RESUME = ("steps", "out")     # settings a resumed run may change
 NOT_SETTINGS = ("model", "seed", "out", "versions")   # config.json keys besides the settings
@@ -180,6 +182,26 @@ def write_posterior(out: Path, rows: list, snapshots: list, x_shown) -> None:
               for field in Snapshot._fields}
     write_npz(out / POSTERIOR_FILE, steps=np.asarray([row["step"] for row in rows], np.int64),
               shown_images=np.asarray(x_shown, np.float32), **arrays)
+
+
+def write_critic(out: Path, maps: list) -> None:
+    """critic.npz: the adversary's error maps [(shown image index, critic_error.CriticMap)]."""
+    write_npz(out / CRITIC_FILE, points=np.array([n for n, _ in maps], np.int64),
+              **{field: np.stack([np.asarray(getattr(m, field)) for _, m in maps])
+                 for field in ("edges", "log_q", "critic_log_q", "kl_bias", "kept_mass")})
+
+
+def read_critic(run_path: Path) -> dict | None:
+    """critic.npz of a run as arrays, or None where the run has none (no critic, D > 2, or
+    older than the file)."""
+    path = Path(run_path) / CRITIC_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as npz:
+            return {name: npz[name] for name in npz.files}
+    except Exception as error:
+        raise RunDirError(f"{path} is not a readable .npz file ({first_line(error)})")
 
 
 def write_state(out: Path, values: list, step: int) -> None:
@@ -358,7 +380,8 @@ def check_readable(path: Path, flag: str, what: str = "file or directory") -> No
 
 def clear_run(out: Path) -> None:
     """Removes the files of an old run (only those: nothing else in the directory)."""
-    for path in [*(out / name for name in RUN_FILES), *out.glob(f"*{NETWORK_SUFFIX}")]:
+    for path in [*(out / name for name in (*RUN_FILES, *OPTIONAL_RUN_FILES)),
+                 *out.glob(f"*{NETWORK_SUFFIX}")]:
         path.unlink(missing_ok=True)
     for name in RUN_DIRS:
         shutil.rmtree(out / name, ignore_errors=True)

@@ -165,7 +165,8 @@ def start_record(out_dir: Path, model, config: TrainConfig, dataset, shown_label
     if resume:
         step, values = rundir.read_state(out_dir, len(state_variables(model)))
         assign_state(model, values)
-        (out_dir / rundir.METRICS_FILE).unlink(missing_ok=True)
+        for name in (rundir.METRICS_FILE, rundir.CRITIC_FILE):   # the final evaluation's
+            (out_dir / name).unlink(missing_ok=True)
         record = RunRecord(*rundir.read_record_upto(out_dir, step))
     else:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -278,6 +279,10 @@ class Trainer:
             metrics = evaluation.evaluate_run(self.model, self.dataset, self.config)
         except ais.NonFiniteWeights as error:
             raise NonFiniteError(f"{error}; {rundir.kept_save(self.out_dir)}") from None
+        maps = evaluation.critic_maps(self.model, self.dataset, self.config)
+        if maps:
+            rundir.write_critic(self.out_dir, maps)
+            metrics.update(evaluation.critic_metrics(maps))
         metrics.update(train_seconds=self.seconds, steps=self.step,
                        steps_per_second=self.step / self.seconds)
         rundir.write_metrics(self.out_dir, metrics)

@@ -25,7 +25,8 @@ COMPARE_STDOUT = {}    # runs root -> what compare.py printed when it trained th
 MODELS = ("vae", "avb", "avb-ac")      # compare.py's default set
 LABELS = {"vae": "VAE", "avb": "AVB", "avb-ac": "AVB+AC"}
 OUTPUTS = ("metrics.png", *(f"latent-{m}.{ext}" for m in MODELS for ext in ("png", "gif")),
-           *(f"posterior-{m}.png" for m in MODELS), "results.md", "results.csv")
+           *(f"posterior-{m}.png" for m in MODELS), "critic-avb.png", "critic-avb-ac.png",
+           "results.md", "results.csv")
 
 
 @pytest.fixture(scope="module")

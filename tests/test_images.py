@@ -249,7 +249,8 @@ def test_compare_draws_and_tabulates_digits_runs(digit_runs):
     text = (out / "results.md").read_text()
     assert "test log p(x) | training-subset log p(x)" in text
     assert "Evaluated on 20 held-out test images of digits (static binarisation" in text
-    for name in ("metrics.png", "latent-vae.png", "latent-avb.gif", "posterior-avb.png"):
+    for name in ("metrics.png", "latent-vae.png", "latent-avb.gif", "posterior-avb.png",
+                 "critic-avb.png"):
         assert (out / name).stat().st_size > 0
 
 

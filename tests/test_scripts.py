@@ -65,6 +65,12 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["log_px_per_point"]) == 9
+    # An AVB in 2-D maps its adversary's error at each of the 9 points (critic.npz).
+    assert (out / rundir.CRITIC_FILE).is_file() == (model == "avb")
+    if model == "avb":
+        critic = rundir.read_critic(out)
+        assert list(critic["points"]) == list(range(9)) and critic["log_q"].shape[0] == 9
+        assert metrics["critic_kl_bias"] == pytest.approx(np.mean(critic["kl_bias"]))
     assert metrics["log_px"] < 0 and metrics["optimum_log_px"] == pytest.approx(-np.log(9))
     assert np.isfinite(metrics["elbo"]) and len(metrics["posterior_gap_per_point"]) == 9
     # The coarser grid that tracks log p(x) during training agrees with the final evaluation.
