@@ -453,7 +453,7 @@ def plot_posteriors(run: rundir.Run, exact, path: Path) -> None:
     for ax, (k, n) in zip(axes.flat, enumerate(points)):
         ax.imshow(exact.mass[k].T, origin="lower", extent=extent, cmap="Greys",
                   interpolation="nearest")
-        draw_regions(ax, exact, k, "tab:red")
+        draw_regions(ax, exact, k, "black")
         ax.scatter(z[n, :, 0], z[n, :, 1], s=4, linewidths=0, color=colours[n], alpha=0.6)
         low, high = (zoomed_limits(exact, k, z[n]) if run.config["n_test"] else
                      (np.full(2, -LATENT_EXTENT), np.full(2, LATENT_EXTENT)))
@@ -463,7 +463,7 @@ def plot_posteriors(run: rundir.Run, exact, path: Path) -> None:
         ax.axis("off")
     config = run.config
     fig.suptitle(f"{registry.get(config['model']).run_label(config)} on {config['dataset']}, "
-                 f"seed {config['seed']}: exact posterior p(z|x) (grey; red lines: its "
+                 f"seed {config['seed']}: exact posterior p(z|x) (grey; black lines: its "
                  f"{region_caption(LatentFigure.exact_masses())} regions) and "
                  "samples of q(z|x) (dots) after training"
                  + (", each panel zoomed on them" if config["n_test"] else ""), fontsize=10)
