@@ -27,10 +27,10 @@ class GridPosterior(NamedTuple):
                               # (centres[i], centres[j]); each point's sums to 1
     log_px: np.ndarray        # [N] log p(x), the normaliser (as evaluation.exact_log_px)
 
-    def levels(self, masses=HDR_MASSES) -> np.ndarray:
-        """[N, len(masses)]: each point's cell mass at the edge of each highest-density
+    def levels(self, k: int, masses=HDR_MASSES) -> np.ndarray:
+        """[len(masses)]: the k-th point's cell mass at the edge of each highest-density
         region (hdr_level)."""
-        return np.array([[hdr_level(m, mass) for mass in masses] for m in self.mass])
+        return np.array([hdr_level(self.mass[k], mass) for mass in masses])
 
     @property
     def width(self) -> float:

@@ -267,7 +267,7 @@ def latent_projection(z_final: np.ndarray) -> Projection:
 def draw_regions(ax, exact, k: int, colour) -> None:
     """The highest-density regions of the k-th posterior of `exact` as contour lines: the
     smaller region solid, the larger dashed."""
-    levels = exact.levels()[k]                     # one per HDR_MASS, largest level first
+    levels = exact.levels(k)                       # one per HDR_MASS, largest level first
     order = np.argsort(levels)
     ax.contour(exact.centres, exact.centres, exact.mass[k].T, levels=levels[order],
                colors=[colour], linestyles=[REGION_STYLES[i] for i in order],
@@ -430,7 +430,7 @@ def zoomed_limits(exact, k: int, z: np.ndarray) -> tuple:
     """(low [2], high [2]): a square around the larger region of the k-th exact posterior and
     q's samples z [samples, 2], with room around them: real images have narrow posteriors."""
     z1, z2 = np.meshgrid(exact.centres, exact.centres, indexing="ij")
-    inside = exact.mass[k] >= exact.levels()[k].min()
+    inside = exact.mass[k] >= exact.levels(k).min()
     points = np.concatenate([np.stack([z1[inside], z2[inside]], 1), z])
     centre = (points.min(0) + points.max(0)) / 2
     half = max((points.max(0) - points.min(0)).max() * ZOOM_ROOM / 2, MIN_ZOOM_HALF_WIDTH)

@@ -63,7 +63,7 @@ def test_log_px_is_the_evaluations_quadrature():
 @pytest.mark.parametrize("region_mass", HDR_MASSES)
 def test_a_region_of_the_prior_is_the_disc_holding_its_mass(region_mass):
     posterior = grid_posterior(constant_decoder, X[:1], points=POINTS)
-    level = posterior.levels()[0][HDR_MASSES.index(region_mass)]
+    level = posterior.levels(0)[HDR_MASSES.index(region_mass)]
     inside = posterior.mass[0] >= level
     held = posterior.mass[0][inside].sum()
     assert region_mass <= held < region_mass + 0.01
