@@ -157,9 +157,9 @@ def gather_runs(config: CompareConfig) -> list:
     dataset = config.dataset or (runs[0].config["dataset"] if runs else data.DEFAULT_DATASET)
     trained = {spec: to_train(spec, state, dataset, config.train_steps, config.data_file)
                for spec, state in pending.items()}
-    for run_config in {(c.dataset, c.data_options, c.test_points) for c, _ in trained.values()}:
+    for data_settings in {c.data_settings for c, _ in trained.values()}:
         try:
-            data.check(*run_config)
+            data.check(*data_settings)
         except ValueError as error:
             raise RunDirError(str(error))
     startup.import_tensorflow()

@@ -171,6 +171,12 @@ class TrainConfig:
         return data.DataOptions(self.binarisation, self.data_file)
 
     @property
+    def data_settings(self) -> tuple:
+        """(dataset, data options, test points): what data.check needs to say whether the
+        run's data can be read as its settings ask."""
+        return self.dataset, self.data_options, self.test_points
+
+    @property
     def evaluated_test_points(self) -> int:
         """How many test images the final evaluation measures (0: all of them)."""
         if self.test_points:

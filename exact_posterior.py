@@ -26,11 +26,12 @@ class GridPosterior(NamedTuple):
     mass: np.ndarray          # [N, K, K] posterior mass per cell, [n, i, j] at
                               # (centres[i], centres[j]); each point's sums to 1
     log_px: np.ndarray        # [N] log p(x), the normaliser (as evaluation.exact_log_px)
+    masses: tuple = HDR_MASSES   # the highest-density regions the figures draw
 
-    def levels(self, k: int, masses=HDR_MASSES) -> np.ndarray:
+    def levels(self, k: int) -> np.ndarray:
         """[len(masses)]: the k-th point's cell mass at the edge of each highest-density
         region (hdr_level)."""
-        return np.array([hdr_level(self.mass[k], mass) for mass in masses])
+        return np.array([hdr_level(self.mass[k], mass) for mass in self.masses])
 
     @property
     def width(self) -> float:

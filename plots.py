@@ -323,7 +323,7 @@ class LatentFigure:
         if self.exact is not None:
             for k, n in enumerate(data.figure_points(self.labels)):
                 draw_regions(ax, self.exact, k, self.colours[n])
-            caption += (f"\nlines: exact p(z|x), its {region_caption(self.exact_masses())} "
+            caption += (f"\nlines: exact p(z|x), its {region_caption(self.exact.masses)} "
                         "regions" + (", first test image per class" if self.held_out else ""))
         ax.set_title(f"posterior samples z ~ q(z|x), {what}\n"
                      "(grey circles: prior N(0, I) at 1, 2, 3 sd)" + caption, fontsize=10)
@@ -367,12 +367,6 @@ class LatentFigure:
         for image in self.images:
             height, width = image.get_array().shape[:2]
             image.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
-
-    @staticmethod
-    def exact_masses() -> tuple:
-        from exact_posterior import HDR_MASSES   # here: this module loads without TensorFlow
-
-        return HDR_MASSES
 
     def beside_originals(self, originals: np.ndarray, reconstructions: np.ndarray) -> tuple:
         """(images, frame colours, columns): one column per class, rows alternating the
@@ -464,7 +458,7 @@ def plot_posteriors(run: rundir.Run, exact, path: Path) -> None:
     config = run.config
     fig.suptitle(f"{registry.get(config['model']).run_label(config)} on {config['dataset']}, "
                  f"seed {config['seed']}: exact posterior p(z|x) (grey; black lines: its "
-                 f"{region_caption(LatentFigure.exact_masses())} regions) and "
+                 f"{region_caption(exact.masses)} regions) and "
                  "samples of q(z|x) (dots) after training"
                  + (", each panel zoomed on them" if config["n_test"] else ""), fontsize=10)
     rundir.write_atomic(path, lambda p: fig.savefig(p, dpi=PNG_DPI))

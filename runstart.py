@@ -41,7 +41,7 @@ def parse_run(config_class, description: str, argv=None) -> RunRequest:
     overwrite, resume = given.pop("overwrite"), given.pop("resume")
     try:
         config = registry.make_config(config_class, **given)
-        check_data(config)
+        data.check(*config.data_settings)
     except ValueError as error:
         parser.error(str(error))
     out = rundir.run_dir(config)
@@ -58,12 +58,6 @@ def parse_run(config_class, description: str, argv=None) -> RunRequest:
     except rundir.RunDirError as error:
         parser.error(str(error))
     return RunRequest(config, resume)
-
-
-def check_data(config: TrainConfig) -> None:
-    """A ValueError with a one-line message if the run's data cannot be read as its settings
-    ask (a --data-file missing or malformed, --test-points beyond the test split)."""
-    data.check(config.dataset, config.data_options, config.test_points)
 
 
 def claim_run(out: Path, check):

@@ -119,13 +119,12 @@ def pending_runs(sweep: Sweep, plans: list) -> list:
     pending, checked = [], set()
     for plan in plans:
         config = plan.config(sweep.steps, sweep.data_file)
-        data_settings = (config.dataset, config.data_options, config.test_points)
-        if data_settings not in checked:
+        if config.data_settings not in checked:
             try:
-                data.check(*data_settings)
+                data.check(*config.data_settings)
             except ValueError as error:
                 raise RunDirError(f"{plan.describe()}: {error}")
-            checked.add(data_settings)
+            checked.add(config.data_settings)
         state = saved_run_state(plan, config)
         if state != rundir.FINISHED and plan.path.name not in failures:
             pending.append((plan, config, state == rundir.UNFINISHED))
