@@ -263,6 +263,19 @@ class AVBConfig(EncoderDecoderConfig):
                                          "the moments of v(eps), and so of q, are estimated")
 
 
+@dataclass(frozen=True)
+class CriticSetting:
+    """critic_check.py: a fresh adversary of the AVB's design and how it is trained against a
+    frozen q, named as the AVB's flags (critic_fit.py)."""
+    adversary_width: int
+    adversary_depth: int
+    adversary_learning_rate: float
+    steps: int
+    batch_size: int
+    activation: str = "relu"
+    schedule: str = "constant"
+
+
 # Defaults per data set.
 
 def class_dataset_defaults(config_class) -> dict:

@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,3 +27,19 @@ if CACHE_VARIABLE not in os.environ:
 def pytest_sessionfinish(session, exitstatus):
     if "PYTEST_XDIST_WORKER" not in os.environ:     # the session's first process
         shutil.rmtree(os.environ[CACHE_VARIABLE], ignore_errors=True)
+
+
+HEAVY_MODULES = ("tensorflow", "matplotlib", "keras")   # what --help must not import
+
+
+def script_help(script: str) -> tuple:
+    """(the --help text of a script, the HEAVY_MODULES its --help imported), from a fresh
+    Python."""
+    code = (f"import sys, runpy; sys.argv = ['{script}', '--help']\n"
+            f"try:\n    runpy.run_path('{script}', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            f"print('IMPORTED', *[m for m in {HEAVY_MODULES!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    text, _, imported = result.stdout.rpartition("IMPORTED")
+    return text, imported.split()

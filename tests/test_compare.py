@@ -17,7 +17,7 @@ import training
 from configs import VAEConfig
 from registry import make_config
 from data import load
-from tests.conftest import ROOT
+from tests.conftest import ROOT, script_help
 
 TINY_STEPS = 40
 SEEDS = (0, 1)
@@ -193,16 +193,11 @@ def test_reported_log_px_matches_an_independent_quadrature(runs_root):
 
 
 def test_help_explains_every_flag_without_importing_tensorflow():
-    code = ("import sys, runpy; sys.argv = ['compare.py', '--help']\n"
-            "try:\n    runpy.run_path('compare.py', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('tensorflow', 'matplotlib', 'keras') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
-    assert result.stdout.strip().endswith("[]"), result.stdout
+    text, imported = script_help("compare.py")
+    assert imported == [], imported
     for flag in ("--dataset", "--seeds", "--runs", "--runs-root", "--x-axis", "--train-steps",
                  "--out"):
-        assert flag in result.stdout
+        assert flag in text
 
 
 def test_bad_flag_values_are_one_line_usage_errors(capsys):
