@@ -571,10 +571,18 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
+def diverging(rows: list, metric: str) -> int:
+    """How many finished runs among rows have a true ELBO whose entropy estimate did not
+    converge (an upper estimate: q has no density); 0 for any other metric."""
+    return sum(metric == "elbo" and r["status"] == "finished" and r.get("elbo_converged") is False
+               for r in rows)
+
+
 def plot_robustness(model: str, rows: list, names: list, path: Path) -> Path:
     """The true ELBO and log p(x) over the grid, one row of panels per data set (and per
     value of any grid settings past the first two): a line with a seed band for one
-    setting, a heat map for two. Failed runs are marked x."""
+    setting, a heat map for two. Failed runs are marked x; in the ELBO panels, runs whose
+    entropy estimate diverged are counted (their ELBO is an upper estimate)."""
     plt = pyplot()
     panels = groups_of(rows, lambda r: (r["dataset"], *(r[k] for k in names[2:])))
     fig, axes = plt.subplots(len(panels), 2, squeeze=False,
@@ -586,7 +594,8 @@ def plot_robustness(model: str, rows: list, names: list, path: Path) -> Path:
             rest = " ".join(f"{k}={v}" for k, v in zip(names[2:], key[1:]))
             ax.set_title(" ".join(filter(None, [key[0], rest, title])))
     fig.suptitle(f"{registry.get(model).label}: robustness over {', '.join(names)} "
-                 "\n(mean over seeds, min to max; x: a run failed)")
+                 "\n(mean over seeds, min to max; x: a run failed; diverging: runs whose "
+                 "ELBO estimate did not converge)")
     return save_figure(fig, path)
 
 
@@ -606,6 +615,10 @@ def robustness_line(ax, rows: list, names: list, metric: str) -> None:
         failed = sum(r[name] == v and r["status"] != "finished" for r in rows)
         if failed:
             ax.plot(i, 0.02, "x", color="red", markersize=12, transform=ax.get_xaxis_transform())
+        n_diverging = diverging([r for r in rows if r[name] == v], metric)
+        if n_diverging:
+            ax.annotate(f"{n_diverging} diverging", (i, 0.04), xycoords=("data", "axes fraction"),
+                        ha="center", fontsize="small", color="red")
     if metric == "log_px" and data.kind_of(rows[0]["dataset"]) is data.ONE_HOT:
         ax.axhline(rows[0]["optimum_log_px"] or -math.log(rows[0]["n_points"]), color="black",
                    linestyle=":", linewidth=0.8, label="optimum")
@@ -622,10 +635,12 @@ def robustness_map(ax, rows: list, names: list, metric: str) -> None:
             cells[i, j], low, high = seed_stats(cell, metric)
             failed = sum(r["status"] != "finished" for r in cell)
             spread = f"\n{low:.2f} to {high:.2f}" if len(cell) - failed > 1 else ""
+            n_diverging = diverging(cell, metric)
             text = "x failed" if failed == len(cell) else f"{cells[i, j]:.3f}{spread}" + (
-                f"\n{failed} x failed" if failed else "")
+                f"\n{failed} x failed" if failed else "") + (
+                f"\n{n_diverging} diverging" if n_diverging else "")
             ax.text(j, i, text, ha="center", va="center", fontsize="small",
-                    color="red" if failed else "black",
+                    color="red" if failed or n_diverging else "black",
                     bbox=dict(facecolor="white", alpha=0.7, edgecolor="none"))
     image = ax.imshow(np.ma.masked_invalid(cells), cmap="viridis", aspect="auto")
     ax.figure.colorbar(image, ax=ax)

@@ -147,9 +147,18 @@ def test_figures_of_every_shape_are_drawn(tmp_path):
     rows = [fake_row(d, s, r, w, -np.log(int(d[:-2])) - 0.01 * s - r)
             for d in ("4px", "9px") for s in (0, 1) for r in (1e-3, 5e-3) for w in (8, 16)]
     rows[-1] = {**rows[-1], "status": "failed", "log_px": "", "elbo": ""}
+    rows[0] = {**rows[0], "elbo_converged": False}
     grid = {"adversary_learning_rate": (1e-3, 5e-3), "adversary_width": (8, 16)}
     finished = [r for r in rows if r["status"] == "finished"]
     paths = [plots.plot_scaling(finished, grid, tmp_path / "scaling.png"),
              plots.plot_robustness("avb", rows, list(grid), tmp_path / "map.png"),
              plots.plot_robustness("avb", rows, list(grid)[:1], tmp_path / "line.png")]
     assert all(path.stat().st_size > 0 for path in paths)
+
+
+def test_maps_count_runs_whose_elbo_estimate_diverged():
+    rows = [{**fake_row("9px", s, 1e-3, 8, -2.3), "elbo_converged": converged}
+            for s, converged in enumerate([True, False, False, ""])]
+    rows.append({**fake_row("9px", 4, 1e-3, 8, 0.0), "status": "failed", "elbo_converged": ""})
+    assert plots.diverging(rows, "elbo") == 2
+    assert plots.diverging(rows, "log_px") == 0      # log p(x) is exact: nothing to mark
