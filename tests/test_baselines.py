@@ -13,7 +13,7 @@ import tensorflow as tf
 import evaluation
 import registry
 import train_vae
-from configs import VAEConfig
+from configs import AVBConfig, VAEConfig
 from registry import make_config
 from runstart import parse_run
 from data import load
@@ -66,6 +66,13 @@ def test_variant_defaults_apply_only_to_their_variant_and_yield_to_flags():
     assert make_config(VAEConfig).batch_size == 512
     assert make_config(VAEConfig, posterior="flow", dataset="9px").steps == 12000
     assert make_config(VAEConfig, dataset="9px").steps == 6000
+    ac_4px = make_config(AVBConfig, contrast="adaptive", dataset="4px")
+    assert (ac_4px.learning_rate, ac_4px.adversary_steps, ac_4px.schedule) == (5e-4, 2, "cosine")
+    assert make_config(AVBConfig, dataset="4px").learning_rate == 2e-3
+    assert make_config(AVBConfig, contrast="adaptive", dataset="9px").schedule == "cosine"
+    assert make_config(AVBConfig, dataset="9px").schedule == "constant"
+    assert make_config(AVBConfig, contrast="adaptive", dataset="9px",
+                       schedule="constant").schedule == "constant"
 
 
 def test_iwae_and_flow_together_are_a_usage_error(capsys):
