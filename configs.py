@@ -349,8 +349,13 @@ def parse_setting(f: dataclasses.Field, text: str):
 
 
 def _default_text(config_class, f, variants: dict) -> str:
+    # A variant's default on the largest measured set holds on the larger Npx sets too (steps
+    # scaled, as the steps text says).
+    largest = list(measured_datasets(config_class))[-1]
     return _dataset_default_text(config_class, f) + "".join(
-        f"; {v} for {model} on {name}" for model, by_dataset in variants.items()
+        f"; {v} for {model} on {name}"
+        + (" and larger Npx sets" if name == largest and f.name != "steps" else "")
+        for model, by_dataset in variants.items()
         for name, d in by_dataset.items() for k, v in d.items() if k == f.name)
 
 

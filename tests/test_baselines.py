@@ -75,6 +75,12 @@ def test_variant_defaults_apply_only_to_their_variant_and_yield_to_flags():
                        schedule="constant").schedule == "constant"
 
 
+def test_help_says_a_variant_default_of_the_largest_measured_set_holds_beyond_it():
+    flags = registry.build_parser(AVBConfig, "")._option_string_actions
+    assert "cosine for avb-ac on 9px and larger Npx sets" in flags["--schedule"].help
+    assert "0.0005 for avb-ac on 4px)" in flags["--learning-rate"].help
+
+
 def test_iwae_and_flow_together_are_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
         parse_run(VAEConfig, "", ["--importance-samples", "2", "--posterior", "flow"])
