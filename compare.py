@@ -19,15 +19,15 @@ from typing import NamedTuple
 import numpy as np
 
 import data
-import plots
+from figures import plots
 import registry
-import rundir
-import startup
+from harness import rundir
+from harness import startup
 from configs import (QUADRATURE_DIM, OneLineErrorParser, dataset_name, latent_size,
                      positive_int, seed_value)
-from tables import number
-from rundir import RunDirError
-from runstart import resumed_config
+from figures.tables import number
+from harness.rundir import RunDirError
+from harness.runstart import resumed_config
 
 RESULT_COLUMNS = ("model", "dataset", "latent_dim", "seeds", "log_px_method", "log_px",
                   "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "log_px_image_stderr",
@@ -124,7 +124,7 @@ def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None,
 
 
 def train_run(spec: RunSpec, config, resume: bool) -> None:
-    import training   # here, not at the top: --help and usage errors never load TensorFlow
+    from harness import training   # here, not at the top: --help and usage errors never load TensorFlow
 
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
           f"{registry.get(spec.model).run_label(config)} on {config.dataset}, "
@@ -304,7 +304,7 @@ def exact_posterior_of(run):
     if run.config["latent_dim"] != QUADRATURE_DIM:
         return None
     import keras                 # here, not at the top: --help and usage errors never load
-    import exact_posterior       # TensorFlow
+    from evaluation import exact_posterior       # TensorFlow
 
     decoder = keras.models.load_model(run.path / f"decoder{rundir.NETWORK_SUFFIX}",
                                       compile=False)

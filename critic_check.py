@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 import registry
-import rundir
-import startup
+from harness import rundir
+from harness import startup
 from configs import (CriticSetting, OneLineErrorParser, positive_float, positive_int,
                      seed_value)
-from tables import number
+from figures.tables import number
 
 CHECK_STEPS = 10_000          # adversary steps of the default setting
 ACCURACY = 0.02               # nats: a KL estimate this close to the truth counts as accurate
@@ -189,7 +189,7 @@ def check(config: CheckConfig) -> int:
           f"tables in {out}", flush=True)
     tf = startup.import_tensorflow()
     tf.get_logger().setLevel("ERROR")   # each check traces its own adversary's step: expected
-    import critic_fit   # here, after parsing and checks: --help never loads TensorFlow
+    from evaluation import critic_fit   # here, after parsing and checks: --help never loads TensorFlow
 
     q = critic_fit.frozen_q(config.run, settings)
     summary, results = [], []

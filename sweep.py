@@ -19,12 +19,12 @@ from typing import NamedTuple
 
 import data
 import registry
-import rundir
-import startup
-import sweep_summary
-from sweep_grid import applies, grid_item, parse_grid, skipped_settings
+from harness import rundir
+from harness import startup
+from figures import sweep_summary
+from harness.sweep_grid import applies, grid_item, parse_grid, skipped_settings
 from configs import OneLineErrorParser, dataset_name, positive_int, seed_value
-from rundir import RunDirError
+from harness.rundir import RunDirError
 
 ROOT = Path(__file__).resolve().parent
 CANCEL_WAIT_SECONDS = 120     # longest wait for cancelled runs to save before Ray stops
@@ -146,13 +146,11 @@ def set_threads(cpus: int) -> None:
             pass        # a reused worker whose TensorFlow already runs: its pools stay
 
 
-def train_one(config, resume: bool, cpus: int, root: str) -> dict:
+def train_one(config, resume: bool, cpus: int) -> dict:
     """Trains one run with training.train, as the scripts do. Returns its status, error and
     wall seconds; raises nothing but a cancellation outside the training loop."""
-    if root not in sys.path:
-        sys.path.insert(0, root)
     set_threads(cpus)
-    import training   # here, in the worker: the driver never loads TensorFlow
+    from harness import training   # here, in the worker: the driver never loads TensorFlow
 
     start, status, error = time.perf_counter(), "finished", ""
     try:
@@ -268,7 +266,7 @@ def execute(sweep: Sweep, pending: list, outcomes: dict) -> RayUse:
         check_resources(ray, sweep.cpus_per_run)
         task = ray.remote(num_cpus=sweep.cpus_per_run, max_retries=0)(train_one)
         for plan, config, resume in pending:
-            refs[task.remote(config, resume, sweep.cpus_per_run, str(ROOT))] = plan
+            refs[task.remote(config, resume, sweep.cpus_per_run)] = plan
             startup.raise_if_stopped()
         bar = progress_bar(len(refs))
         collect(ray, refs, bar, outcomes)

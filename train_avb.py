@@ -1,14 +1,14 @@
 """Train Adversarial Variational Bayes on one-hot pixel images or real binarised digits and save
 the run; --contrast adaptive trains AVB+AC."""
 
-import runstart
-import startup
+from harness import runstart
+from harness import startup
 from configs import AVBConfig
 
 
 def main(argv=None) -> None:
     request = runstart.parse_run(AVBConfig, __doc__, argv)
-    import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
+    from harness import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
 
     startup.end_process(scriptrun.run(request))
 

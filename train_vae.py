@@ -2,14 +2,14 @@
 --importance-samples K trains an IWAE instead, --posterior flow a VAE with a normalizing-flow
 posterior."""
 
-import runstart
-import startup
+from harness import runstart
+from harness import startup
 from configs import VAEConfig
 
 
 def main(argv=None) -> None:
     request = runstart.parse_run(VAEConfig, __doc__, argv)
-    import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
+    from harness import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
 
     startup.end_process(scriptrun.run(request))
 

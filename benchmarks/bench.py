@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import registry
-import rundir
+from harness import rundir
 from benchmarks import report
 from configs import OneLineErrorParser, positive_float
 

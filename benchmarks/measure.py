@@ -17,12 +17,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import ais
+from evaluation import ais
 import data
-import evaluation
+from evaluation import final, quadrature
 import registry
-import rundir
-import training
+from harness import rundir
+from harness import training
 from benchmarks.report import (AIS_DATASET, AIS_LATENT_DIM, AIS_MODEL, AIS_THROUGHPUT_STEPS,
                                HELP_REPEATS, MATMUL_CHAIN, PAPER_LIKE, PAPER_LIKE_ADVERSARY,
                                PAPER_LIKE_MODEL, POLL_SECONDS, QUALITY_EVAL_EVERY, STYLES,
@@ -249,7 +249,7 @@ def log_px_tracking_cost(seconds: float) -> dict:
     for dataset in ("4px", "9px"):
         config = registry.default_config(PAPER_LIKE_MODEL, dataset=dataset)
         model, x = new_model(PAPER_LIKE_MODEL, config)
-        track = evaluation.make_log_px_tracker(model.decoder, tf.constant(x),
+        track = quadrature.make_log_px_tracker(model.decoder, tf.constant(x),
                                                config.latent_dim)
         costs[dataset] = 1000 / calls_per_second(lambda: float(track()), seconds)
     return costs
@@ -272,7 +272,7 @@ def ais_measurements(seconds: float, default_evaluation: bool) -> dict:
     model, x = new_model(AIS_MODEL, config)
     x = tf.constant(x)
     log_likelihood = ais.bernoulli_log_likelihood_fn(model.decoder, x)
-    start = evaluation.ais_start(model, x, config)
+    start = final.ais_start(model, x, config)
 
     def run():
         ais.forward(log_likelihood, start, config.latent_dim, AIS_THROUGHPUT_STEPS,
@@ -287,8 +287,8 @@ def ais_measurements(seconds: float, default_evaluation: bool) -> dict:
     if default_evaluation:
         fresh = registry.get(AIS_MODEL).build(config, int(x.shape[1]))   # compiles anew
         begin = time.perf_counter()
-        evaluation.ais_log_px(fresh, x, config, evaluation.AIS_SEED)
-        evaluation.bdmc_metrics(fresh, config)
+        final.ais_log_px(fresh, x, config, final.AIS_SEED)
+        final.bdmc_metrics(fresh, config)
         record["default_evaluation_seconds"] = time.perf_counter() - begin
     return record
 

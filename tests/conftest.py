@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # XLA's compiled programs are kept on disk for the session and shared by every process it
@@ -27,6 +26,20 @@ if CACHE_VARIABLE not in os.environ:
 def pytest_sessionfinish(session, exitstatus):
     if "PYTEST_XDIST_WORKER" not in os.environ:     # the session's first process
         shutil.rmtree(os.environ[CACHE_VARIABLE], ignore_errors=True)
+
+
+PACKAGES = ("evaluation", "harness", "harness.rundir", "figures", "benchmarks")
+SCRIPTS = ("train_vae", "train_avb", "compare", "sweep", "critic_check")
+
+
+def project_modules() -> dict:
+    """Every module of the project's code, tests aside: dotted name -> path."""
+    modules = {p.stem: p for p in ROOT.glob("*.py")}
+    for package in PACKAGES:
+        folder = ROOT.joinpath(*package.split("."))
+        modules.update({package if p.stem == "__init__" else f"{package}.{p.stem}": p
+                        for p in folder.glob("*.py")})
+    return modules
 
 
 HEAVY_MODULES = ("tensorflow", "matplotlib", "keras")   # what --help must not import

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import ais
+from evaluation import ais
 
 # The closed-form case: z ~ N(0, I_D), y | z ~ N(A z, s^2 I_P), so p(y) = N(y; 0, A A^T + s^2 I).
 # The noise scales differ by 30 times between the points, and so do their posterior widths.

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import evaluation
+from evaluation import final, quadrature
 import registry
 import train_vae
 from configs import AVBConfig, VAEConfig
 from registry import make_config
-from runstart import parse_run
+from harness.runstart import parse_run
 from data import load
 from tests.test_evaluation import ENTROPY_TOLERANCE
 from tests.test_scripts import TINY, loaded_input_counts
@@ -102,7 +102,7 @@ def test_iwae_bound_rises_with_k_towards_exact_log_px():
     over 65536 samples per point (standard error about 0.005) climbs from the ELBO to log p(x)."""
     iwae = tiny_model(importance_samples=2)
     iwae.decoder = soft_quadrant_decoder
-    log_px = evaluation.exact_log_px(soft_quadrant_decoder, X_4PX).mean()
+    log_px = quadrature.exact_log_px(soft_quadrant_decoder, X_4PX).mean()
     bounds = []
     for k in (1, 4, 32, 1024):
         _, bound = iwae.importance_terms(tf.repeat(X_4PX, 65536 // k, 0), tf.constant([7, k]), k)
@@ -134,8 +134,8 @@ def coupling_log_scale(flow, x, eps):
 
 
 def test_flow_density_integrates_to_one(trained_flow):
-    grid = evaluation.latent_grid()
-    cell_area = (2.0 * evaluation.GRID_EXTENT / evaluation.GRID_POINTS) ** 2
+    grid = quadrature.latent_grid()
+    cell_area = (2.0 * quadrature.GRID_EXTENT / quadrature.GRID_POINTS) ** 2
     eps = tf.random.stateless_normal([1000, 2], [3, 3])
     for i in range(4):
         x = tf.repeat(X_4PX[i:i + 1], grid.z.shape[0], 0)
@@ -168,8 +168,8 @@ def test_flow_log_determinant_matches_finite_differences(trained_flow):
 def test_flow_exact_elbo_agrees_with_the_nearest_neighbour_estimate(trained_flow):
     for i in (0, 3):
         x = X_4PX[i:i + 1]
-        exact = float(evaluation.explicit_elbo(trained_flow, x, tf.constant([2, i])))
-        estimate = evaluation.implicit_elbo(trained_flow, x, tf.constant([3, i]))
+        exact = float(final.explicit_elbo(trained_flow, x, tf.constant([2, i])))
+        estimate = final.implicit_elbo(trained_flow, x, tf.constant([3, i]))
         assert estimate.entropy.converged
         assert estimate.value == pytest.approx(exact, abs=ENTROPY_TOLERANCE)
 

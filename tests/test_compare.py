@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import compare
-import training
+from harness import training
 from configs import VAEConfig
 from registry import make_config
 from data import load

@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 
 import critic_check
-import critic_fit
+from evaluation import critic_fit
 import registry
-import training
+from harness import training
 from configs import CriticSetting
 from tests.conftest import ROOT, script_help
 

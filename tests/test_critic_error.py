@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from critic_error import HISTOGRAM_SAMPLES, critic_map, histogram_log_q
+from evaluation.critic_error import HISTOGRAM_SAMPLES, critic_map, histogram_log_q
 from densities import gaussian_log_density
 
 MEAN, STD = np.array([0.7, -1.2], np.float32), np.array([0.3, 0.05], np.float32)

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-import rundir
-import scriptrun
-import startup
-import training
+from harness import rundir
+from harness import scriptrun
+from harness import startup
+from harness import training
 from configs import INT32_MAX, SEED_MAX, VAEConfig
-from runstart import RunRequest
-from rundir import read_history
+from harness.runstart import RunRequest
+from harness.rundir import read_history
 from tests.conftest import ROOT
 from tests.test_robustness import (assert_usage_error, saved_step, snapshot_files,
                                    start_training, wait_for_rows)
@@ -153,11 +153,11 @@ def test_a_batch_beyond_memory_is_one_line_and_writes_nothing(tmp_path):
 def test_tensorflow_running_out_of_memory_is_one_line_and_no_crash(tmp_path):
     """Past the estimate (told there is memory enough), TensorFlow's own allocation fails: one
     line, exit status 1, and no abort in TensorFlow's teardown ("double free or corruption")."""
-    code = ("import startup\n"
+    code = ("from harness import startup\n"
             "startup.import_tensorflow()   # first, as the scripts do: quietly\n"
-            "import memory, scriptrun\n"
+            "from harness import memory, scriptrun\n"
             "from configs import VAEConfig\n"
-            "from runstart import RunRequest\n"
+            "from harness.runstart import RunRequest\n"
             "memory.available_memory = lambda: 2 ** 60\n"
             f"config = VAEConfig(steps=10, batch_size=2000000000, out={str(tmp_path)!r})\n"
             "startup.end_process(scriptrun.run(RunRequest(config, resume=False)))\n")

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import ais
+from evaluation import ais
 import compare
-import evaluation
-import plots
+from evaluation import entropy
+from figures import plots
 import registry
-import rundir
-import sweep_grid
-import training
+from harness import rundir
+from harness import sweep_grid
+from harness import training
 from tests.conftest import ROOT
 
 D = 3
@@ -114,14 +114,14 @@ def test_knn_entropy_of_a_gaussian_in_d_dimensions(d):
     (README); the tolerance leaves room for the sample."""
     z = np.random.default_rng(d).standard_normal((8000, d))
     truth = 0.5 * d * math.log(2 * math.pi * math.e)
-    assert evaluation.knn_entropy(z) == pytest.approx(truth, abs=evaluation.ENTROPY_TOLERANCE
+    assert entropy.knn_entropy(z) == pytest.approx(truth, abs=entropy.ENTROPY_TOLERANCE
                                                       + 0.03)
 
 
 def test_the_unit_ball_volume():
-    assert math.exp(evaluation.log_unit_ball_volume(1)) == pytest.approx(2.0)
-    assert math.exp(evaluation.log_unit_ball_volume(2)) == pytest.approx(math.pi)
-    assert math.exp(evaluation.log_unit_ball_volume(3)) == pytest.approx(4 * math.pi / 3)
+    assert math.exp(entropy.log_unit_ball_volume(1)) == pytest.approx(2.0)
+    assert math.exp(entropy.log_unit_ball_volume(2)) == pytest.approx(math.pi)
+    assert math.exp(entropy.log_unit_ball_volume(3)) == pytest.approx(4 * math.pi / 3)
 
 
 def test_the_projection_finds_the_widest_axes_and_keeps_two_dimensions_as_they_are():

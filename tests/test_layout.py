@@ -14,9 +14,9 @@ import pytest
 import compare
 import data
 import registry
-import rundir
+from harness import rundir
 from configs import VAEConfig
-from tests.conftest import ROOT
+from tests.conftest import PACKAGES, ROOT, SCRIPTS, project_modules
 
 # Every 1 x 2 binary image, one data point each: a uniform model reaches -log 4.
 TWO_PIXEL_IMAGES = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
@@ -99,9 +99,9 @@ def test_run_states(tmp_path):
 
 
 def project_imports() -> dict:
-    """module -> [(project module it imports, inside a function?, source line)]."""
-    modules = {p.stem: p for p in ROOT.glob("*.py")}
-    modules.update({f"benchmarks.{p.stem}": p for p in ROOT.glob("benchmarks/*.py")})
+    """module -> [(project module it imports, inside a function?, source line)], where
+    `from package import module` counts as importing package.module."""
+    modules = project_modules()
     imports = {}
     for name, path in modules.items():
         source = path.read_text()
@@ -114,9 +114,35 @@ def project_imports() -> dict:
                            else [node.module] + [f"{node.module}.{a.name}" for a in node.names]
                            if isinstance(node, ast.ImportFrom) and node.module else [])
                 found += [(t, function is not None, lines[node.lineno - 1])
-                          for t in targets if t in modules and t != name]
+                          for t in targets if t in modules and t != name
+                          and not name.startswith(f"{t}.")]
         imports[name] = found
     return imports
+
+
+def test_the_top_level_holds_the_scripts_and_the_research_only():
+    top = sorted(p.stem for p in ROOT.glob("*.py"))
+    assert len(top) <= 16, top
+    assert set(SCRIPTS) <= set(top)
+    assert not set(top) & {"training", "rundir", "evaluation", "plots", "tables", "ais"}, top
+
+
+def test_every_package_says_what_it_holds():
+    for package in PACKAGES:
+        init = ROOT.joinpath(*package.split("."), "__init__.py")
+        assert ast.get_docstring(ast.parse(init.read_text())), package
+
+
+def test_no_module_in_a_package_imports_a_script():
+    offending = [(m, t) for m, found in project_imports().items() if "." in m
+                 for t, _, _ in found if t in SCRIPTS]
+    assert offending == []
+
+
+def test_nothing_edits_the_import_path():
+    edits = [name for name, path in project_modules().items()
+             if "sys.path" in path.read_text()]
+    assert edits == []
 
 
 def test_imports_point_one_way():
@@ -140,10 +166,10 @@ SETTING_VALUES = ('POSTERIORS = ("gaussian", "flow")',)
 
 
 def test_only_the_registry_and_the_models_name_a_model():
-    modules = ("configs", "training", "rundir", "compare", "sweep", "sweep_grid",
-               "sweep_summary", "plots",
-               "evaluation", "runstart", "scriptrun", "memory", "monitor", "data", "tables")
-    named = [f"{m}.py: {line.strip()}" for m in modules
-             for line in (ROOT / f"{m}.py").read_text().splitlines()
+    paths = project_modules()
+    modules = ["configs", "compare", "sweep", "data",
+               *(m for m in paths if m.split(".")[0] in ("harness", "figures"))]
+    named = [f"{m}: {line.strip()}" for m in modules
+             for line in paths[m].read_text().splitlines()
              if MODEL_NAMED.search(line) and line.strip() not in SETTING_VALUES]
     assert named == []

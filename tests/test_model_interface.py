@@ -15,12 +15,12 @@ import tensorflow as tf
 import compare
 import networks
 import registry
-import rundir
-import training
+from harness import rundir
+from harness import training
 from configs import VAEConfig
 from densities import bernoulli_log_likelihood, gaussian_log_density, standard_normal_log_density
 from model import Model, ModelSpec, explicit_terms, term_means
-from tests.conftest import ROOT
+from tests.conftest import project_modules
 
 
 @dataclass
@@ -126,8 +126,7 @@ NAME_COMPARISON = re.compile(r"""(==|!=)\s*["'](vae|avb)["']|["'](vae|avb)["']\s
 def test_no_module_branches_on_a_model_name():
     """Only a model's own module and the registry may name it in a comparison."""
     allowed = {"registry.py", "vae.py", "avb.py"}
-    modules = [p for p in [*ROOT.glob("*.py"), *ROOT.glob("benchmarks/*.py")]
-               if p.name not in allowed]
+    modules = [p for p in project_modules().values() if p.name not in allowed]
     offending = [f"{p.name}: {line.strip()}" for p in modules
                  for line in p.read_text().splitlines() if NAME_COMPARISON.search(line)]
     assert not offending

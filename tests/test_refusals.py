@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-import rundir
+from harness import rundir
 import sweep
 from configs import SEED_MAX
 from tests.conftest import ROOT

@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import pytest
 
-import rundir
-import training
+from harness import rundir
+from harness import training
 from configs import VAEConfig
 from tests.conftest import ROOT
-from rundir import read_history
+from harness.rundir import read_history
 from tests.test_scripts import TINY, run_script
 
 FAST = [*TINY[:2], "--log-every", "50", *TINY[4:]]   # TINY with fewer host round trips

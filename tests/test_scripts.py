@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import registry
-import rundir
-import training
+from harness import rundir
+from harness import training
 from configs import AVBConfig, VAEConfig
-from rundir import read_history
+from harness.rundir import read_history
 from tests.conftest import ROOT, script_help
 
 TINY = ["--steps", "30", "--log-every", "10", "--batch-size", "32", "--posterior-samples", "8",

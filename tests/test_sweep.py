@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pytest
 
-import plots
-import rundir
+from figures import plots
+from harness import rundir
 import sweep
-import training
+from harness import training
 from configs import VAEConfig
 from tests.conftest import ROOT
 

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-import evaluation
+from evaluation import entropy, final, quadrature
 from configs import TrainConfig
-from rundir import PRIOR_IMAGES
+from harness.rundir import PRIOR_IMAGES
 
 BYTES_PER_FLOAT = 4
 WORK_COPIES = 3             # values, gradients and a working copy of each activation
@@ -44,10 +44,10 @@ def memory_needs(config: TrainConfig, n_pixels: int, n_shown: int, n_evaluated: 
             ADVERSARY_BATCHES * config.batch_size,
             f"the posterior snapshot at --posterior-samples {config.posterior_samples}":
             n_shown * config.posterior_samples,
-            "the evaluation's latent grid": evaluation.GRID_POINTS ** 2,
-            "the ELBO evaluation": evaluation.ELBO_SAMPLES * min(n_evaluated,
-                                                                 evaluation.POINTS_PER_CHUNK),
-            "the nearest-neighbour entropy": max(evaluation.KNN_SAMPLE_SIZES),
+            "the evaluation's latent grid": quadrature.GRID_POINTS ** 2,
+            "the ELBO evaluation": final.ELBO_SAMPLES * min(n_evaluated,
+                                                                 final.POINTS_PER_CHUNK),
+            "the nearest-neighbour entropy": max(entropy.KNN_SAMPLE_SIZES),
             f"AIS at --ais-chains {config.ais_chains}": config.ais_chains * n_evaluated}
     logs = -(-config.steps // config.log_every)
     snapshot_floats = (n_shown * (config.posterior_samples * config.latent_dim + n_pixels)

@@ -1,7 +1,7 @@
 """The training loop both scripts share: many steps per compiled call, metrics to the host
 only at log steps, and a run directory with everything needed to evaluate and plot the run."""
 
-import startup
+from harness import startup
 
 startup.import_tensorflow()   # before Keras or TensorFlow load, to keep their start-up quiet
 
@@ -16,15 +16,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import ais
+from evaluation import ais
 import data
-import evaluation
+from evaluation import final, quadrature
 import registry
-import rundir
+from harness import rundir
 from configs import TrainConfig
-from memory import OutOfMemory, check_memory
-from monitor import TensorBoardLog, progress_display
-from rundir import PRIOR_IMAGES, Snapshot
+from harness.memory import OutOfMemory, check_memory
+from harness.monitor import TensorBoardLog, progress_display
+from harness.rundir import PRIOR_IMAGES, Snapshot
 
 CHECKPOINT_SECONDS = 30     # longest wall time between saves of the whole run
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -220,7 +220,7 @@ class Trainer:
                                    resume)
         self.run_chunk = make_chunk_runner(self.model, tf.constant(dataset.x),
                                            tf.constant(self.x_shown), config, dataset.dynamic)
-        self.track_log_px = evaluation.make_log_px_tracker(self.model.decoder, x_test,
+        self.track_log_px = quadrature.make_log_px_tracker(self.model.decoder, x_test,
                                                            config.latent_dim)
         self.read_state = make_state_reader(self.model)
         self.last_good = self.read_state()
@@ -276,13 +276,13 @@ class Trainer:
     def evaluate(self) -> dict:
         """The final evaluation, written to metrics.json."""
         try:
-            metrics = evaluation.evaluate_run(self.model, self.dataset, self.config)
+            metrics = final.evaluate_run(self.model, self.dataset, self.config)
         except ais.NonFiniteWeights as error:
             raise NonFiniteError(f"{error}; {rundir.kept_save(self.out_dir)}") from None
-        maps = evaluation.critic_maps(self.model, self.dataset, self.config)
+        maps = final.critic_maps(self.model, self.dataset, self.config)
         if maps:
             rundir.write_critic(self.out_dir, maps)
-            metrics.update(evaluation.critic_metrics(maps))
+            metrics.update(final.critic_metrics(maps))
         metrics.update(train_seconds=self.seconds, steps=self.step,
                        steps_per_second=self.step / self.seconds)
         rundir.write_metrics(self.out_dir, metrics)

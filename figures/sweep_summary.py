@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 import data
-import plots
+from figures import plots
 import registry
-import rundir
-from tables import number
+from harness import rundir
+from figures.tables import number
 
 FAILURES_FILE = "failed.json"
 TIMING_FILE = "timing.json"

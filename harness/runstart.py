@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import data
 import registry
-import rundir
+from harness import rundir
 from configs import TrainConfig
 
 

@@ -26,11 +26,11 @@ import tensorflow as tf
 import data
 import networks
 import registry
-import rundir
+from harness import rundir
 from avb import adversary_update
 from configs import CriticSetting
 from densities import standard_normal_log_density
-from training import assign_state, state_variables
+from harness.training import assign_state, state_variables
 
 EVALUATION_SAMPLES = 8192     # draws of q per data point for both KLs
 STEPS_PER_CALL = 1000         # adversary steps per compiled call

@@ -13,7 +13,7 @@ import numpy as np
 
 import data
 import registry
-import rundir
+from harness import rundir
 from model import TERM_NAMES
 
 PANEL_TITLES = {"log_px_given_z": "log p(x|z)", "log_pz": "log p(z)",

@@ -37,26 +37,21 @@
   (<name>_image_stderr) instead of per-image lists.
 """
 
-from typing import NamedTuple
-
 import math
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from scipy.spatial import cKDTree
 
-import ais
-import critic_error
 import data
 from configs import QUADRATURE_DIM, TrainConfig
-from densities import (bernoulli_log_likelihood, bernoulli_log_likelihood_table,
-                       standard_normal_log_density)
-from rundir import CRITIC_ELBO
+from densities import bernoulli_log_likelihood, standard_normal_log_density
+from evaluation import ais, critic_error
+from evaluation.entropy import (COINCIDENT_LIMIT, KNN_SAMPLE_SIZES, MEAN_ENTROPY_TOLERANCE,
+                                EntropyCheck, entropy_check)
+from evaluation.quadrature import exact_log_px
+from harness.rundir import CRITIC_ELBO
 
-GRID_EXTENT = 6.0
-GRID_POINTS = 400
-TRACKING_GRID_POINTS = 200
-GRID_ROWS = 256              # data points per [points, cells] table of the final grid
 ELBO_SAMPLES = 4096
 # A held-out evaluation averages hundreds of images, so each takes fewer draws: the mean's
 # Monte Carlo error stays far below its standard error over the images.
@@ -66,109 +61,6 @@ POINTS_PER_CHUNK = 64        # data points whose ELBO_SAMPLES rows are evaluated
 PER_POINT = "_per_point"     # metrics.json's per-data-point lists end so
 PER_POINT_LIMIT = 64         # data points above which those lists give way to summaries
 SUMMARISED = ("log_px", "elbo", "posterior_gap", CRITIC_ELBO, "train_log_px")
-KNN_SAMPLE_SIZES = (8000, 32000)   # nested samples of q per data point
-KNN_NEIGHBOUR = 5
-# A point's entropy estimate counts as converged when it moves by at most this between the
-# sample sizes: the estimator's noise on a density is about 0.01 nats, and a q that puts mass w
-# on lines moves by about w log 4 from 8000 to 32000 samples, so w >= 4 % is caught.
-ENTROPY_TOLERANCE = 0.05
-# The mean entropy over held-out images counts as converged when it moves by at most this
-# between the sample sizes: a mean over hundreds of images has noise near 0.002 nats, and a fall
-# of 0.02 is about 1.5 % of q's mass on lines on average.
-MEAN_ENTROPY_TOLERANCE = 0.02
-COINCIDENT_DISTANCE = 1e-6   # relative to the samples' spread: twins closer than this
-COINCIDENT_LIMIT = 1e-3      # fraction of samples with a twin above which q has atoms
-MIN_SPREAD = 1e-30
-MIN_SQ_DIST = 1e-300      # keeps log finite when samples coincide
-
-
-class LatentGrid(NamedTuple):
-    z: tf.Tensor            # [G, 2] cell centres
-    log_weight: tf.Tensor   # [G] log p(z) + log(cell area)
-
-
-def latent_grid(extent: float = GRID_EXTENT, points: int = GRID_POINTS) -> LatentGrid:
-    width = 2.0 * extent / points
-    centres = np.linspace(-extent + width / 2, extent - width / 2, points, dtype=np.float32)
-    z = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
-    z = tf.constant(z)
-    return LatentGrid(z, standard_normal_log_density(z) + 2.0 * np.log(width))
-
-
-def log_px_on_grid(decoder, x, grid: LatentGrid) -> tf.Tensor:
-    """log p(x) = log sum over grid cells of p(x|z) p(z) dz, for each row of x: shape [N]."""
-    log_px_given_z = bernoulli_log_likelihood_table(tf.convert_to_tensor(x),
-                                                    decoder(grid.z))   # [N, G]
-    return tf.reduce_logsumexp(log_px_given_z + grid.log_weight[None, :], axis=1)
-
-
-def exact_log_px(decoder, x, grid: LatentGrid | None = None) -> np.ndarray:
-    """log p(x) for each row of x, on the evaluation grid unless another is given: shape [N];
-    GRID_ROWS data points at a time, so that the [points, cells] table stays small."""
-    grid = grid or latent_grid()
-    return np.concatenate([log_px_on_grid(decoder, x[i:i + GRID_ROWS], grid).numpy()
-                           for i in range(0, len(x), GRID_ROWS)])
-
-
-def make_log_px_tracker(decoder, x, latent_dim: int):
-    """A compiled function giving the mean log p(x) over the rows of x on the coarser tracking
-    grid, cheap enough to call during training; None where the latent space is not 2-D."""
-    if latent_dim != QUADRATURE_DIM:
-        return None
-    grid = latent_grid(points=TRACKING_GRID_POINTS)
-    return tf.function(lambda: tf.reduce_mean(log_px_on_grid(decoder, x, grid)),
-                       jit_compile=True)
-
-
-def log_unit_ball_volume(d: int) -> float:
-    """log of the volume pi^(d/2) / Gamma(d/2 + 1) of the unit ball in d dimensions."""
-    return (d / 2) * math.log(math.pi) - math.lgamma(d / 2 + 1)
-
-
-def knn_entropy(z: np.ndarray, k: int = KNN_NEIGHBOUR) -> float:
-    """Kozachenko-Leonenko estimate of the differential entropy of the samples z [n, D]:
-    H = psi(n) - psi(k) + log V_D + (D / 2) mean log r_k^2, with r_k each sample's distance to
-    its k-th nearest other sample and V_D the volume of the unit D-ball (V_2 = pi)."""
-    d = z.shape[1]
-    kth_distance = nearest_distances(z, k)[:, -1]
-    psi_n_minus_psi_k = np.sum(1.0 / np.arange(k, len(z)))
-    return float(psi_n_minus_psi_k + log_unit_ball_volume(d)
-                 + np.mean((d / 2) * np.log(np.maximum(kth_distance ** 2, MIN_SQ_DIST))))
-
-
-def nearest_distances(z: np.ndarray, k: int) -> np.ndarray:
-    """[n, k]: each sample's distances to its k nearest other samples, by a k-d tree (exact;
-    queried on every core)."""
-    z = np.asarray(z, np.float64)
-    return cKDTree(z).query(z, k + 1, workers=-1)[0][:, 1:]   # column 0 is the sample itself
-
-
-def coincident_fraction(z: np.ndarray) -> float:
-    """The fraction of samples with another sample closer than COINCIDENT_DISTANCE times the
-    samples' spread: zero for a density, the mass of the atoms where q has atoms."""
-    z = np.asarray(z, np.float64)
-    spread = max(float(np.sqrt(np.sum(np.var(z, 0)))), MIN_SPREAD)
-    return float(np.mean(nearest_distances(z, 1)[:, 0] < COINCIDENT_DISTANCE * spread))
-
-
-class EntropyCheck(NamedTuple):
-    """Nearest-neighbour entropy estimates of one q at growing nested sample sizes."""
-    by_sample_size: dict          # n -> entropy estimate on the first n samples
-    coincident_fraction: float    # of the largest sample
-
-    @property
-    def converged(self) -> bool:
-        """Whether the estimate has settled: a density's estimate moves by little more than
-        its noise between sample sizes; a q with mass on lines or points (no density, entropy
-        minus infinity) keeps falling, by about log 4 times that mass per 4 times the samples."""
-        estimates = list(self.by_sample_size.values())
-        return (max(estimates) - min(estimates) <= ENTROPY_TOLERANCE
-                and self.coincident_fraction <= COINCIDENT_LIMIT)
-
-
-def entropy_check(z: np.ndarray, sample_sizes: tuple = KNN_SAMPLE_SIZES) -> EntropyCheck:
-    """Entropy estimates on the first n of the samples z, for each n in sample_sizes."""
-    return EntropyCheck({n: knn_entropy(z[:n]) for n in sample_sizes}, coincident_fraction(z))
 
 
 class ImplicitELBO(NamedTuple):

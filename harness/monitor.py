@@ -9,8 +9,8 @@ from pathlib import Path
 import tensorflow as tf
 from tqdm import tqdm
 
-import rundir
-from rundir import WriteFailed
+from harness import rundir
+from harness.rundir import WriteFailed
 
 
 class LineProgress:

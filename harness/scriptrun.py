@@ -7,10 +7,10 @@ import signal
 import sys
 
 import registry
-import rundir
-import training
-from memory import OutOfMemory
-from rundir import WriteFailed
+from harness import rundir
+from harness import training
+from harness.memory import OutOfMemory
+from harness.rundir import WriteFailed
 
 
 def report(result: training.RunResult) -> None:

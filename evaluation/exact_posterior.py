@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from densities import bernoulli_log_likelihood_table
-from evaluation import GRID_EXTENT, GRID_POINTS, GRID_ROWS, LatentGrid, latent_grid
+from evaluation.quadrature import GRID_EXTENT, GRID_POINTS, GRID_ROWS, LatentGrid, latent_grid
 
 HDR_MASSES = (0.5, 0.9)      # the regions the figures draw
 
