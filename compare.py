@@ -21,7 +21,7 @@ import numpy as np
 import data
 from figures import plots
 import registry
-from harness import rundir
+from harness import memory, rundir
 from harness import startup
 from configs import (QUADRATURE_DIM, OneLineErrorParser, dataset_name, latent_size,
                      positive_int, seed_value)
@@ -159,7 +159,7 @@ def gather_runs(config: CompareConfig) -> list:
                for spec, state in pending.items()}
     for data_settings in {c.data_settings for c, _ in trained.values()}:
         try:
-            data.check(*data_settings)
+            memory.check_data(*data_settings)
         except ValueError as error:
             raise RunDirError(str(error))
     startup.import_tensorflow()

@@ -93,11 +93,14 @@ class DatasetKind:
         one-line message if the name is of this kind but not valid, or its data cannot be read.
     n_points: the number of training images of a valid name, without loading the data (for
         a data set read from a file, that of the file it is named after).
+    n_pixels: the pixels of each image, likewise without loading; None where only loading
+        tells (the memory check then cannot judge the data set before it is built).
     """
     description: str
     claims: Callable[[str], bool]
     load: Callable[[str, DataOptions], Dataset]
     n_points: Callable[[str], int]
+    n_pixels: Callable[[str], int] | None = None
 
 
 _KINDS: list = []
@@ -131,6 +134,13 @@ def check_name(name: str) -> str:
 def n_points(name: str) -> int:
     """The number of training images of the named data set, without loading it."""
     return kind_of(name).n_points(name)
+
+
+def n_pixels(name: str) -> int | None:
+    """The pixels of each image of the named data set, without loading it; None where its
+    kind does not say."""
+    kind = kind_of(name)
+    return kind.n_pixels(name) if kind.n_pixels else None
 
 
 def load(name: str, options: DataOptions = DataOptions()) -> Dataset:
@@ -239,7 +249,8 @@ ONE_HOT = register_kind(DatasetKind(
     description=ONE_HOT_FORMAT,
     claims=lambda name: ONE_HOT_NAME.fullmatch(name) is not None,
     load=lambda name, options: one_hot_pixels(one_hot_side(name)),
-    n_points=lambda name: one_hot_side(name) ** 2))
+    n_points=lambda name: one_hot_side(name) ** 2,
+    n_pixels=lambda name: one_hot_side(name) ** 2))
 
 
 # Real handwritten digits.
@@ -423,7 +434,8 @@ IMAGES = register_kind(DatasetKind(
     load=lambda name, options: (mnist_dataset if name == "mnist" else bundled_dataset)(
         name, options),
     n_points=lambda name: (MNIST_SIZES[0] if name == "mnist" else
-                           BUNDLED_SIZES[name] - round(TEST_FRACTION * BUNDLED_SIZES[name]))))
+                           BUNDLED_SIZES[name] - round(TEST_FRACTION * BUNDLED_SIZES[name])),
+    n_pixels=lambda name: math.prod(MNIST_SHAPE if name == "mnist" else BUNDLED[name].image_shape)))
 
 
 # Batches.

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import data
 import registry
-from harness import rundir
+from harness import memory, rundir
 from harness import startup
 from figures import sweep_summary
 from harness.sweep_grid import applies, grid_item, parse_grid, skipped_settings
@@ -121,7 +121,7 @@ def pending_runs(sweep: Sweep, plans: list) -> list:
         config = plan.config(sweep.steps, sweep.data_file)
         if config.data_settings not in checked:
             try:
-                data.check(*config.data_settings)
+                memory.check_data(*config.data_settings)
             except ValueError as error:
                 raise RunDirError(f"{plan.describe()}: {error}")
             checked.add(config.data_settings)

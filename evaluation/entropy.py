@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
-KNN_SAMPLE_SIZES = (8000, 32000)   # nested samples of q per data point
+from evaluation.sizes import KNN_SAMPLE_SIZES
+
 KNN_NEIGHBOUR = 5
 # A point's entropy estimate counts as converged when it moves by at most this between the
 # sample sizes: the estimator's noise on a density is about 0.01 nats, and a q that puts mass w

@@ -47,17 +47,13 @@ import data
 from configs import QUADRATURE_DIM, TrainConfig
 from densities import bernoulli_log_likelihood, standard_normal_log_density
 from evaluation import ais, critic_error
-from evaluation.entropy import (COINCIDENT_LIMIT, KNN_SAMPLE_SIZES, MEAN_ENTROPY_TOLERANCE,
-                                EntropyCheck, entropy_check)
+from evaluation.entropy import (COINCIDENT_LIMIT, MEAN_ENTROPY_TOLERANCE, EntropyCheck,
+                                entropy_check)
 from evaluation.quadrature import exact_log_px
+from evaluation.sizes import (ELBO_SAMPLES, HELD_OUT_ELBO_SAMPLES, HELD_OUT_KNN_SAMPLE_SIZES,
+                              KNN_SAMPLE_SIZES, POINTS_PER_CHUNK)
 from harness.rundir import CRITIC_ELBO
 
-ELBO_SAMPLES = 4096
-# A held-out evaluation averages hundreds of images, so each takes fewer draws: the mean's
-# Monte Carlo error stays far below its standard error over the images.
-HELD_OUT_ELBO_SAMPLES = 256
-HELD_OUT_KNN_SAMPLE_SIZES = (2000, 8000)
-POINTS_PER_CHUNK = 64        # data points whose ELBO_SAMPLES rows are evaluated in one call
 PER_POINT = "_per_point"     # metrics.json's per-data-point lists end so
 PER_POINT_LIMIT = 64         # data points above which those lists give way to summaries
 SUMMARISED = ("log_px", "elbo", "posterior_gap", CRITIC_ELBO, "train_log_px")

@@ -16,9 +16,9 @@ import tensorflow as tf
 
 from configs import QUADRATURE_DIM
 from densities import bernoulli_log_likelihood_table, standard_normal_log_density
+from evaluation.sizes import GRID_POINTS
 
 GRID_EXTENT = 6.0
-GRID_POINTS = 400
 TRACKING_GRID_POINTS = 200
 GRID_ROWS = 256              # data points per [points, cells] table of the final grid
 

@@ -7,14 +7,16 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from evaluation import entropy, final, quadrature
+import data
 from configs import TrainConfig
+from evaluation import sizes
 from harness.rundir import PRIOR_IMAGES
 
 BYTES_PER_FLOAT = 4
 WORK_COPIES = 3             # values, gradients and a working copy of each activation
 PARAMETER_COPIES = 4        # each weight, its gradient and Adam's two moments
 ADVERSARY_BATCHES = 2       # a critic sees a batch of posterior and one of prior samples
+DATA_COPIES = 2             # the images as loaded and as a constant on the device
 
 
 class OutOfMemory(Exception):
@@ -44,10 +46,9 @@ def memory_needs(config: TrainConfig, n_pixels: int, n_shown: int, n_evaluated: 
             ADVERSARY_BATCHES * config.batch_size,
             f"the posterior snapshot at --posterior-samples {config.posterior_samples}":
             n_shown * config.posterior_samples,
-            "the evaluation's latent grid": quadrature.GRID_POINTS ** 2,
-            "the ELBO evaluation": final.ELBO_SAMPLES * min(n_evaluated,
-                                                                 final.POINTS_PER_CHUNK),
-            "the nearest-neighbour entropy": max(entropy.KNN_SAMPLE_SIZES),
+            "the evaluation's latent grid": sizes.GRID_POINTS ** 2,
+            "the ELBO evaluation": sizes.ELBO_SAMPLES * min(n_evaluated, sizes.POINTS_PER_CHUNK),
+            "the nearest-neighbour entropy": max(sizes.KNN_SAMPLE_SIZES),
             f"AIS at --ais-chains {config.ais_chains}": config.ais_chains * n_evaluated}
     logs = -(-config.steps // config.log_every)
     snapshot_floats = (n_shown * (config.posterior_samples * config.latent_dim + n_pixels)
@@ -83,6 +84,21 @@ def available_memory() -> int:
 
 def gib(n_bytes: int) -> str:
     return f"{n_bytes / 2**30:,.1f} GiB"
+
+
+def check_data(name: str, options: data.DataOptions, test_points: int) -> data.Dataset:
+    """data.check, after making sure from the data set's size alone that its images fit in
+    memory: a ValueError with a one-line message before anything is built otherwise (a
+    one-hot set of a million pixels would take 4 TB as a matrix)."""
+    n_points, n_pixels = data.n_points(name), data.n_pixels(name)
+    if n_pixels is not None:
+        needed = DATA_COPIES * n_points * n_pixels * BYTES_PER_FLOAT
+        available = available_memory()
+        if needed > available:
+            raise ValueError(f"not enough memory for {name}: its {n_points:,} images of "
+                             f"{n_pixels:,} pixels need about {gib(needed)}, and "
+                             f"{gib(available)} is available")
+    return data.check(name, options, test_points)
 
 
 def check_memory(config: TrainConfig, n_pixels: int, n_shown: int, n_evaluated: int) -> None:

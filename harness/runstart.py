@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import data
 import registry
-from harness import rundir
+from harness import memory, rundir
 from configs import TrainConfig
 
 
@@ -41,7 +41,7 @@ def parse_run(config_class, description: str, argv=None) -> RunRequest:
     overwrite, resume = given.pop("overwrite"), given.pop("resume")
     try:
         config = registry.make_config(config_class, **given)
-        data.check(*config.data_settings)
+        memory.check_data(*config.data_settings)
     except ValueError as error:
         parser.error(str(error))
     out = rundir.run_dir(config)
