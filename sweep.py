@@ -11,6 +11,7 @@ unfinished; with nothing left to train, Ray is not started.
 import argparse
 import itertools
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,15 @@ from harness.rundir import RunDirError
 ROOT = Path(__file__).resolve().parent
 CANCEL_WAIT_SECONDS = 120     # longest wait for cancelled runs to save before Ray stops
 POLL_SECONDS = 0.5            # longest wait on Ray before the driver handles a signal
+CONNECT_SECONDS = 5           # longest wait for a cluster's address to answer at all
+# Where Ray looks for a cluster's token (docs.ray.io, ray-security/token-auth): the variable,
+# the file it names, or the file `ray start --head` writes.
+TOKEN_VARIABLE, TOKEN_PATH_VARIABLE = "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"
+DEFAULT_TOKEN_FILE = "~/.ray/auth_token"
+AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
+JOIN_FIX = (f"start the cluster with `ray start --head` on its head node, and where it uses "
+            f"token authentication (Ray's default) make its token available here: "
+            f"{DEFAULT_TOKEN_FILE}, {TOKEN_PATH_VARIABLE} or {TOKEN_VARIABLE}")
 
 
 @dataclass
@@ -166,11 +176,56 @@ def train_one(config, resume: bool, cpus: int) -> dict:
 
 # Running the tasks.
 
+class ClusterUnreachable(Exception):
+    """The Ray cluster of --address cannot be reached or joined."""
+
+
+def use_cluster_token(environ=os.environ) -> None:
+    """Joins with token authentication where a token is available and RAY_AUTH_MODE is not
+    set, as Ray's own command line does: `ray start --head` turns it on and writes the token
+    to ~/.ray/auth_token, but ray.init uses it only with RAY_AUTH_MODE=token."""
+    if AUTH_MODE_VARIABLE in environ:
+        return
+    token_file = Path(environ.get(TOKEN_PATH_VARIABLE) or DEFAULT_TOKEN_FILE).expanduser()
+    if environ.get(TOKEN_VARIABLE) or token_file.is_file():
+        environ[AUTH_MODE_VARIABLE] = "token"
+
+
+def check_reachable(address: str) -> None:
+    """Raises ClusterUnreachable at once if nothing listens at a HOST:PORT address (Ray itself
+    retries for minutes); 'auto' and other forms are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        raise ClusterUnreachable(f"--address {address}: no Ray cluster answers there "
+                                 f"({rundir.first_line(error)}); {JOIN_FIX}")
+
+
+def join_cluster(ray, address: str) -> None:
+    """ray.init on the cluster at address, every failure to join one line naming the cause
+    and the fix (use_cluster_token must have run before Ray was imported)."""
+    import logging
+
+    check_reachable(address)
+    failure = None
+    with startup.stderr_held_back():      # Ray's C++ client logs each retry: dropped
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        except (ConnectionError, ray.exceptions.RayError, RuntimeError, ValueError) as error:
+            failure = error
+    if failure is not None:
+        raise ClusterUnreachable(f"--address {address}: cannot join the Ray cluster "
+                                 f"({rundir.first_line(failure).split('. ')[0]}); {JOIN_FIX}")
+
+
 def start_ray(ray, sweep: Sweep) -> None:
     import logging
 
     if sweep.address:
-        ray.init(address=sweep.address, log_to_driver=False, logging_level=logging.ERROR)
+        join_cluster(ray, sweep.address)
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
@@ -256,6 +311,8 @@ def execute(sweep: Sweep, pending: list, outcomes: dict) -> RayUse:
     """Trains the pending runs as Ray tasks, their outcomes into outcomes (run name ->
     outcome). A stop signal at any moment from Ray's start on cancels the tasks submitted so
     far, which save as a run does on SIGINT, and raises Stopped."""
+    if sweep.address:
+        use_cluster_token()     # before Ray is imported: it reads RAY_AUTH_MODE on import
     import ray   # here, not at the top: --help and usage errors never start Ray
 
     start, refs, bar = time.perf_counter(), {}, None
@@ -382,7 +439,7 @@ def main(argv=None) -> None:
     sweep = sweep_from_args(parser, argv)
     try:
         result = run_sweep(sweep)
-    except (RunDirError, Unschedulable) as error:
+    except (RunDirError, Unschedulable, ClusterUnreachable) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except Stopped as stopped:
         print(f"{parser.prog}: {stopped}; run the same command again to resume",
