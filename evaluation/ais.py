@@ -55,7 +55,8 @@ log C; with w~ = exp(w - max w), stderr = std(w~) / (mean(w~) sqrt(C)) (the delt
 with C - 1 in the denominator); ess = (sum w~)^2 / sum w~^2.
 
 The whole annealing loop, for the chains of all data points at once, is one
-tf.function(jit_compile=True) (a tf.while_loop over temperatures), built once per
+tf.function(jit_compile=True) (a tf.while_loop over temperatures, called for STEPS_PER_CALL
+temperatures at a time), built once per
 (log_likelihood, start.log_prob, leapfrog_steps) and cached. Its inputs are the schedule, the
 initial state, and the per-step seeds and jitters (drawn outside, as each random op inside adds
 compile time), padded to MIN_PADDED_STEPS or the next power of two, so forward and reverse runs
@@ -124,6 +125,15 @@ CACHE_SIZE = 16               # compiled annealing loops kept
 # MIN_PADDED_STEPS (else the next power of two), with the step count as a separate argument,
 # so that runs of different lengths share one XLA program (a compile is about 5 s here).
 MIN_PADDED_STEPS = 1024
+# Temperatures per call of the compiled loop: between calls the host reports progress and a
+# stop signal is honoured (a call of this many steps takes about a second on the largest
+# default evaluations here).
+STEPS_PER_CALL = 100
+
+
+def no_report(done: int, total: int) -> None:
+    """A report that shows nothing: `report(done, total)` is called after each part of a long
+    computation, and may raise to stop it."""
 
 
 def schedule(name: str, steps: int) -> np.ndarray:
@@ -210,11 +220,14 @@ class NonFiniteWeights(ArithmeticError):
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _annealer(log_likelihood, start_log_prob, leapfrog_steps: int):
-    """The compiled annealing loop: (steps T, betas [S + 1], z [chains, N, D], step_size [N, 1],
-    seeds [S, 2], jitters [S, N, 1]) -> (log weights [chains, N] float64, summed acceptance
-    probability, step sizes [N, 1]), for any padded length S >= T (entries past T unused).
+    """The compiled annealing loop over temperatures begin < k <= end: (begin, end, betas
+    [S + 1], z [chains, N, D], log weights [chains, N] float64, step_size [N, 1], summed
+    acceptance probability, seeds [S, 2], jitters [S, N, 1]) -> (z, log weights, summed
+    acceptance, step sizes) after those temperatures, for any padded length S >= end. A run
+    is a sequence of calls, each continuing from the state the last one returned, so that the
+    host can report progress and honour a stop between them (STEPS_PER_CALL).
 
-    At each k = 1..T the weight gains (betas[k] - betas[k-1]) (log target - log start) at z,
+    At each k the weight gains (betas[k] - betas[k-1]) (log target - log start) at z,
     then one HMC transition invariant for the density at betas[k] moves z. Forward AIS passes
     the schedule, reverse AIS the schedule reversed (its log weights then estimate
     log 1 / p(x)). The seeds and jitters are drawn outside: each random op in the compiled
@@ -224,11 +237,10 @@ def _annealer(log_likelihood, start_log_prob, leapfrog_steps: int):
         return densities.standard_normal_log_density(z) + log_likelihood(z)
 
     @tf.function(jit_compile=True, reduce_retracing=True)
-    def run(steps, betas, z, step_size, seeds, jitters):
+    def run(begin, end, betas, z, log_w, step_size, accepted, seeds, jitters):
         betas = tf.cast(betas, z.dtype)
         # The increments use the betas that the transitions use, in float64.
         delta = tf.cast(betas[1:], tf.float64) - tf.cast(betas[:-1], tf.float64)
-        log_w = tf.zeros(tf.shape(z)[:2], tf.float64)
 
         def body(k, z, log_w, step_size, accepted):
             beta = betas[k + 1]
@@ -249,10 +261,9 @@ def _annealer(log_likelihood, start_log_prob, leapfrog_steps: int):
             accepted += tf.reduce_sum(tf.exp(log_accept))
             return k + 1, z, log_w, results.new_step_size / jitters[k], accepted
 
-        _, _, log_w, step_size, accepted = tf.while_loop(
-            lambda k, *_: k < steps, body,
-            (tf.constant(0), z, log_w, step_size, tf.constant(0.0, z.dtype)))
-        return log_w, accepted, step_size
+        _, z, log_w, step_size, accepted = tf.while_loop(
+            lambda k, *_: k < end, body, (begin, z, log_w, step_size, accepted))
+        return z, log_w, accepted, step_size
 
     return run
 
@@ -262,7 +273,7 @@ def _seed(seed):
 
 
 def _anneal(log_likelihood, start: Start, z, latent_dim, betas, leapfrog_steps, seed,
-            direction: str) -> AISResult:
+            direction: str, report=no_report) -> AISResult:
     z = tf.convert_to_tensor(z, tf.float32)
     if z.shape.rank != 3 or z.shape[2] != latent_dim:
         raise ValueError(f"AIS states must be [chains, N, {latent_dim}], got {z.shape}")
@@ -276,8 +287,15 @@ def _anneal(log_likelihood, start: Start, z, latent_dim, betas, leapfrog_steps, 
                                                               jitter_seed, -1.0, 1.0)
     betas = np.concatenate([betas, np.full(padded - steps, betas[-1])])
     run = _annealer(log_likelihood, start.log_prob, int(leapfrog_steps))
-    log_w, accepted, step_size = run(tf.constant(steps, tf.int32), tf.constant(betas, tf.float64),
-                                     z, step_size, seeds, jitters)
+    betas = tf.constant(betas, tf.float64)
+    log_w = tf.zeros([chains, n_points], tf.float64)
+    accepted = tf.constant(0.0, tf.float32)
+    for begin in range(0, steps, STEPS_PER_CALL):
+        end = min(begin + STEPS_PER_CALL, steps)
+        z, log_w, accepted, step_size = run(tf.constant(begin, tf.int32),
+                                            tf.constant(end, tf.int32), betas, z, log_w,
+                                            step_size, accepted, seeds, jitters)
+        report(end, steps)
     log_w = log_w.numpy()
     bad = ~np.isfinite(log_w).all(0)
     if bad.any():
@@ -302,42 +320,47 @@ def _log_mean_exp(log_w):
 
 def forward(log_likelihood, start: Start, latent_dim: int, steps: int = DEFAULT_STEPS,
             leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
-            schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED) -> AISResult:
+            schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
+            report=no_report) -> AISResult:
     """Forward AIS from start (beta = 0) to the posterior (beta = 1): log_px is a stochastic
-    lower bound on log p(x_n) for each data point. seed: a stateless seed, shape [2]."""
+    lower bound on log p(x_n) for each data point. seed: a stateless seed, shape [2];
+    report(done, total) after each STEPS_PER_CALL temperatures."""
     start_seed, run_seed = tf.unstack(tf.random.experimental.stateless_split(_seed(seed), 2))
     return _anneal(log_likelihood, start, start.sample(start_seed), latent_dim,
-                   schedule(schedule_name, steps), leapfrog_steps, run_seed, "forward")
+                   schedule(schedule_name, steps), leapfrog_steps, run_seed, "forward", report)
 
 
 def reverse(log_likelihood, start: Start, z_exact, latent_dim: int,
             steps: int = DEFAULT_STEPS, leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
-            schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED) -> AISResult:
+            schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
+            report=no_report) -> AISResult:
     """Reverse AIS from the posterior (beta = 1) to start (beta = 0), chains started at
     z_exact [chains, N, D], an exact posterior sample: log_px = -log mean(reverse weights) is
     a stochastic upper bound on log p(x_n)."""
     run_seed = tf.random.experimental.stateless_split(_seed(seed), 2)[1]
     return _anneal(log_likelihood, start, z_exact, latent_dim,
                    schedule(schedule_name, steps)[::-1].copy(), leapfrog_steps, run_seed,
-                   "reverse")
+                   "reverse", report)
 
 
 def bdmc(simulate, make_log_likelihood, make_start, latent_dim: int,
          steps: int = DEFAULT_STEPS, leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
-         schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED) -> BDMCResult:
+         schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
+         report=no_report) -> BDMCResult:
     """Bidirectional Monte Carlo: simulate(seed) -> (x_sim [M, P], z_exact [M, D]) from the
     model's joint; forward AIS on x_sim gives lower bounds on log p(x_sim), reverse AIS from
     z_exact upper bounds. make_log_likelihood(x) and make_start(x) give the log_likelihood
-    callable and the Start for those x."""
+    callable and the Start for those x. report(done, total) counts both runs' temperatures."""
     simulate_seed, forward_seed, reverse_seed = tf.unstack(
         tf.random.experimental.stateless_split(_seed(seed), 3))
     x_sim, z_exact = simulate(simulate_seed)
     log_likelihood, start = make_log_likelihood(x_sim), make_start(x_sim)
     lower = forward(log_likelihood, start, latent_dim, steps, leapfrog_steps, schedule_name,
-                    forward_seed)
+                    forward_seed, lambda done, total: report(done, 2 * total))
     chains = lower.log_weights.shape[0]
     z_exact = tf.convert_to_tensor(z_exact, tf.float32)
     upper = reverse(log_likelihood, start, tf.broadcast_to(z_exact, [chains, *z_exact.shape]),
-                    latent_dim, steps, leapfrog_steps, schedule_name, reverse_seed)
+                    latent_dim, steps, leapfrog_steps, schedule_name, reverse_seed,
+                    lambda done, total: report(total + done, 2 * total))
     return BDMCResult(lower=lower.log_px, upper=upper.log_px,
                       gap=float(np.mean(upper.log_px - lower.log_px)))

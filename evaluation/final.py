@@ -89,13 +89,32 @@ def implicit_elbo(model, x, seed, sample_sizes: tuple = KNN_SAMPLE_SIZES,
                          for n, h in entropy.by_sample_size.items()}, entropy)
 
 
-def implicit_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes") -> dict:
+def no_progress(phase: str):
+    """Progress that shows nothing. A progress is called with a phase's name as the phase
+    begins and returns its report(done, total), called after each part of the phase; either
+    may raise to stop the evaluation (the harness raises on a stop signal)."""
+    return ais.no_report
+
+
+def each_point(progress, phase: str, evaluate, n_points: int) -> list:
+    """[evaluate(i) for i in range(n_points)], reporting each point as a part of the phase."""
+    report, values = progress(phase), []
+    for i in range(n_points):
+        values.append(evaluate(i))
+        report(i + 1, n_points)
+    return values
+
+
+def implicit_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes",
+                          progress=no_progress) -> dict:
     """metrics.json's ELBO entries for an implicit q: the largest sample's estimate as `elbo`,
     the estimate at each sample size, and whether it converged: at every data point, or
     where sizes.judged_on_mean, on their mean (with no atoms at any point)."""
     draw = tf.function(posterior_draws, reduce_retracing=True)
-    points = [implicit_elbo(model, x_all[i:i + 1], s, sizes.knn_sample_sizes, draw)
-              for i, s in enumerate(point_seeds)]
+    points = each_point(progress, "true ELBO (nearest-neighbour entropy)",
+                        lambda i: implicit_elbo(model, x_all[i:i + 1], point_seeds[i],
+                                                sizes.knn_sample_sizes, draw),
+                        len(point_seeds))
     converged = [p.entropy.converged for p in points]
     by_size = {n: float(np.mean([p.entropy.by_sample_size[n] for p in points]))
                for n in sizes.knn_sample_sizes}
@@ -116,20 +135,26 @@ def implicit_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes") -> dict:
             "elbo_method": "nearest-neighbour entropy"}
 
 
-def explicit_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes") -> dict:
+def explicit_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes",
+                          progress=no_progress) -> dict:
     """metrics.json's ELBO entries for a q with a density: exact up to Monte Carlo error."""
     elbo = tf.function(lambda x, seed: explicit_elbo(model, x, seed, sizes.elbo_samples))
-    return {"elbo_per_point": [float(elbo(x_all[i:i + 1], s))
-                               for i, s in enumerate(point_seeds)],
+    return {"elbo_per_point": each_point(progress, "true ELBO (exact log q)",
+                                         lambda i: float(elbo(x_all[i:i + 1], point_seeds[i])),
+                                         len(point_seeds)),
             "elbo_converged": True, "elbo_method": "exact log q"}
 
 
-def log_px_estimate(model, x, config: TrainConfig, seed_word: int) -> tuple:
+def log_px_estimate(model, x, config: TrainConfig, seed_word: int, progress=no_progress,
+                    images: str = "") -> tuple:
     """(log p(x) per row of x, metrics.json's entries on how it was computed); seed_word keys
-    AIS's randomness apart for each set of images evaluated."""
+    AIS's randomness apart for each set of images evaluated, named by `images` in the
+    progress."""
     if config.log_px_method == "quadrature":
-        return exact_log_px(model.decoder, x), {"log_px_method": "quadrature"}
-    return ais_log_px(model, tf.constant(x), config, seed_word)
+        report = progress(f"log p(x){images} by quadrature")
+        return exact_log_px(model.decoder, x, report=report), {"log_px_method": "quadrature"}
+    return ais_log_px(model, tf.constant(x), config, seed_word,
+                      progress(f"log p(x){images} by AIS"))
 
 
 def chunk_seed(seed, index: int):
@@ -156,7 +181,7 @@ def evaluation_sizes(dataset) -> Sizes:
     return Sizes(HELD_OUT_ELBO_SAMPLES, HELD_OUT_KNN_SAMPLE_SIZES, True)
 
 
-def by_chunks(evaluate, x_all, seed, samples: int) -> dict:
+def by_chunks(evaluate, x_all, seed, samples: int, report=ais.no_report) -> dict:
     """evaluate(x, seed, samples), x holding each data point repeated `samples` times, on
     chunks of POINTS_PER_CHUNK data points of x_all, merged: per-point lists joined, float means
     averaged (weighted by the chunk's points), anything else as the first chunk gave it."""
@@ -164,6 +189,7 @@ def by_chunks(evaluate, x_all, seed, samples: int) -> dict:
     for index, start in enumerate(range(0, int(x_all.shape[0]), POINTS_PER_CHUNK)):
         x = tf.repeat(x_all[start:start + POINTS_PER_CHUNK], samples, axis=0)
         chunks.append((len(x) // samples, evaluate(x, chunk_seed(seed, index), samples)))
+        report(min(start + POINTS_PER_CHUNK, int(x_all.shape[0])), int(x_all.shape[0]))
     total, merged = sum(n for n, _ in chunks), dict(chunks[0][1])
     for key, value in merged.items():
         if key.endswith(PER_POINT):
@@ -184,18 +210,18 @@ def summarised(metrics: dict, n_points: int) -> dict:
     return {**kept, **summaries}
 
 
-def evaluate_run(model, dataset, config: TrainConfig) -> dict:
+def evaluate_run(model, dataset, config: TrainConfig, progress=no_progress) -> dict:
     """True quantities of a trained model on the images it is evaluated on (the test images
     where the data set holds some out, else all), per data point and as means, and log p(x)
-    on as many training images; see the module doc."""
+    on as many training images; see the module doc. Each phase reports to progress."""
     x_eval = data.test_images(dataset, config.evaluated_test_points)
     x_all, n_points = tf.constant(x_eval), len(x_eval)
-    log_px, log_px_metrics = log_px_estimate(model, x_eval, config, AIS_SEED)
+    log_px, log_px_metrics = log_px_estimate(model, x_eval, config, AIS_SEED, progress)
     seed = tf.constant([config.seed, 1], tf.int64)
     point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, n_points))
     sizes = evaluation_sizes(dataset)
     elbo_metrics = (explicit_elbo_metrics if model.spec.exact_log_q
-                    else implicit_elbo_metrics)(model, x_all, point_seeds, sizes)
+                    else implicit_elbo_metrics)(model, x_all, point_seeds, sizes, progress)
     elbo = np.array(elbo_metrics["elbo_per_point"])
     metrics = {"evaluated_on": "test" if dataset.x_test is not None else "all",
                "n_evaluated": n_points, "split": dataset.split,
@@ -205,24 +231,26 @@ def evaluate_run(model, dataset, config: TrainConfig) -> dict:
                **elbo_metrics, "posterior_gap": float((log_px - elbo).mean()),
                "posterior_gap_per_point": (log_px - elbo).tolist()}
     if config.log_px_method == "ais":
-        metrics.update(bdmc_metrics(model, config))
+        metrics.update(bdmc_metrics(model, config, progress("BDMC on simulated data")))
     if dataset.x_test is not None:
         train_log_px, train_metrics = log_px_estimate(
-            model, data.training_subset(dataset, n_points), config, TRAIN_AIS_SEED)
+            model, data.training_subset(dataset, n_points), config, TRAIN_AIS_SEED, progress,
+            " of the training subset")
         metrics.update({"train_log_px": float(train_log_px.mean()),
                         "train_log_px_per_point": train_log_px.tolist(),
                         **{f"train_{key}": value for key, value in train_metrics.items()
                            if key.startswith(("log_px_stderr", "log_px_ess"))}})
     if "elbo" in model.spec.critic_estimates:
         metrics.update(by_chunks(lambda x, s, k: critic_elbo(model, x, s, k), x_all, seed,
-                                 sizes.elbo_samples))
-    metrics.update(by_chunks(model.evaluation_extras, x_all, seed, sizes.elbo_samples))
+                                 sizes.elbo_samples, progress("ELBO estimated by T")))
+    metrics.update(by_chunks(model.evaluation_extras, x_all, seed, sizes.elbo_samples,
+                             progress("the model's own terms")))
     return summarised(metrics, n_points)
 
 
 # The adversary's error (critic_error.py), where D = 2.
 
-def critic_maps(model, dataset, config: TrainConfig) -> list:
+def critic_maps(model, dataset, config: TrainConfig, progress=no_progress) -> list:
     """[(index into the shown images, critic_error.CriticMap)] for data.figure_points of the
     shown images, where the model has a critic of log q and the latent space is 2-D; [] else."""
     if (config.latent_dim != QUADRATURE_DIM
@@ -230,9 +258,13 @@ def critic_maps(model, dataset, config: TrainConfig) -> list:
         return []
     x_shown, labels = data.shown_points(dataset)
     seed = tf.constant([config.seed, CRITIC_SEED], tf.int64)
-    return [(int(n), critic_error.critic_map(model, x_shown[n:n + 1],
-                                             tf.random.experimental.stateless_fold_in(seed, n)))
-            for n in data.figure_points(labels)]
+    points = [int(n) for n in data.figure_points(labels)]
+
+    def point_map(i):
+        n = points[i]
+        return n, critic_error.critic_map(model, x_shown[n:n + 1],
+                                          tf.random.experimental.stateless_fold_in(seed, n))
+    return each_point(progress, "the adversary's error maps", point_map, len(points))
 
 
 def critic_metrics(maps: list) -> dict:
@@ -284,13 +316,13 @@ def ais_settings(model, config: TrainConfig) -> dict:
                 leapfrog_steps=config.ais_leapfrog_steps, schedule_name=config.ais_schedule)
 
 
-def ais_log_px(model, x, config: TrainConfig, seed_word: int) -> tuple:
+def ais_log_px(model, x, config: TrainConfig, seed_word: int, report=ais.no_report) -> tuple:
     """(log p(x) per row of x by AIS, metrics.json's entries on it: each estimate's standard
     error and effective sample size, and their means)."""
     forward = ais.forward(ais.bernoulli_log_likelihood_fn(model.decoder, x),
                           ais_start(model, x, config),
                           seed=tf.constant([config.seed, seed_word], tf.int64),
-                          **ais_settings(model, config))
+                          report=report, **ais_settings(model, config))
     n_points = len(forward.log_px)
     return forward.log_px, {
         "log_px_method": "ais",
@@ -303,14 +335,15 @@ def ais_log_px(model, x, config: TrainConfig, seed_word: int) -> tuple:
                 "start": config.ais_start, "bdmc_points": config.bdmc_points}}
 
 
-def bdmc_metrics(model, config: TrainConfig) -> dict:
+def bdmc_metrics(model, config: TrainConfig, report=ais.no_report) -> dict:
     """The BDMC bounds on AIS's error, measured on data simulated from the trained model."""
     bdmc = ais.bdmc(
         simulate=lambda seed: simulate(model.decoder, config.bdmc_points, model.latent_dim,
                                        seed),
         make_log_likelihood=lambda x_sim: ais.bernoulli_log_likelihood_fn(model.decoder, x_sim),
         make_start=lambda x_sim: ais_start(model, x_sim, config),
-        seed=tf.constant([config.seed, BDMC_SEED], tf.int64), **ais_settings(model, config))
+        seed=tf.constant([config.seed, BDMC_SEED], tf.int64), report=report,
+        **ais_settings(model, config))
     return {"bdmc_gap": bdmc.gap, "bdmc_lower": float(np.mean(bdmc.lower)),
             "bdmc_upper": float(np.mean(bdmc.upper))}
 

@@ -43,12 +43,17 @@ def log_px_on_grid(decoder, x, grid: LatentGrid) -> tf.Tensor:
     return tf.reduce_logsumexp(log_px_given_z + grid.log_weight[None, :], axis=1)
 
 
-def exact_log_px(decoder, x, grid: LatentGrid | None = None) -> np.ndarray:
+def exact_log_px(decoder, x, grid: LatentGrid | None = None, report=None) -> np.ndarray:
     """log p(x) for each row of x, on the evaluation grid unless another is given: shape [N];
-    GRID_ROWS data points at a time, so that the [points, cells] table stays small."""
+    GRID_ROWS data points at a time, so that the [points, cells] table stays small, with
+    report(done, total) after each (it may raise to stop)."""
     grid = grid or latent_grid()
-    return np.concatenate([log_px_on_grid(decoder, x[i:i + GRID_ROWS], grid).numpy()
-                           for i in range(0, len(x), GRID_ROWS)])
+    parts = []
+    for i in range(0, len(x), GRID_ROWS):
+        parts.append(log_px_on_grid(decoder, x[i:i + GRID_ROWS], grid).numpy())
+        if report:
+            report(min(i + GRID_ROWS, len(x)), len(x))
+    return np.concatenate(parts)
 
 
 def make_log_px_tracker(decoder, x, latent_dim: int):

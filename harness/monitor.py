@@ -1,9 +1,10 @@
-"""What a run shows while it trains: a progress bar on a terminal (plain lines elsewhere) and
-its metrics as TensorBoard scalars."""
+"""What a run shows while it trains and is evaluated: a progress bar on a terminal (plain lines
+elsewhere) and its metrics as TensorBoard scalars."""
 
 import errno
 import os
 import sys
+import time
 from pathlib import Path
 
 import tensorflow as tf
@@ -37,6 +38,41 @@ def progress_display(desc: str, total: int, initial: int, show: bool):
         return LineProgress(desc, total, initial)
     return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not show,
                 dynamic_ncols=True)
+
+
+class EvaluationProgress:
+    """The final evaluation's phases as they run (evaluation.final's progress): on a terminal
+    a live bar per phase with its time left, elsewhere a line as each phase begins and one as
+    it ends with its time; nothing unless show. Before and after each part of a phase it calls
+    check(phase), which raises to stop the evaluation."""
+
+    def __init__(self, desc: str, show: bool, check):
+        self.desc, self.show, self.check = desc, show, check
+        self.bar = None
+
+    def __call__(self, phase: str):
+        self.close()
+        self.check(phase)
+        started = time.perf_counter()
+        if self.show and sys.stderr.isatty():
+            self.bar = tqdm(desc=f"{self.desc}: {phase}", unit="part", dynamic_ncols=True)
+        elif self.show:
+            print(f"{self.desc}: evaluating {phase}", flush=True)
+
+        def report(done: int, total: int) -> None:
+            if self.bar is not None:
+                self.bar.total = total
+                self.bar.update(done - self.bar.n)
+            elif self.show and done == total:
+                print(f"{self.desc}: {phase} done in {time.perf_counter() - started:.1f} s",
+                      flush=True)
+            self.check(phase)
+        return report
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class TensorBoardLog:

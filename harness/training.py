@@ -23,7 +23,7 @@ import registry
 from harness import rundir
 from configs import TrainConfig
 from harness.memory import OutOfMemory, check_memory
-from harness.monitor import TensorBoardLog, progress_display
+from harness.monitor import EvaluationProgress, TensorBoardLog, progress_display
 from harness.rundir import PRIOR_IMAGES, Snapshot
 
 CHECKPOINT_SECONDS = 30     # longest wall time between saves of the whole run
@@ -273,13 +273,13 @@ class Trainer:
             bar.set_postfix({k: f"{row[k]:.3f}" for k in ("elbo", "log_px_given_z")})
         self.save()
 
-    def evaluate(self) -> dict:
-        """The final evaluation, written to metrics.json."""
+    def evaluate(self, progress=final.no_progress) -> dict:
+        """The final evaluation, written to metrics.json; each phase reports to progress."""
         try:
-            metrics = final.evaluate_run(self.model, self.dataset, self.config)
+            metrics = final.evaluate_run(self.model, self.dataset, self.config, progress)
         except ais.NonFiniteWeights as error:
             raise NonFiniteError(f"{error}; {rundir.kept_save(self.out_dir)}") from None
-        maps = final.critic_maps(self.model, self.dataset, self.config)
+        maps = final.critic_maps(self.model, self.dataset, self.config, progress)
         if maps:
             rundir.write_critic(self.out_dir, maps)
             metrics.update(final.critic_metrics(maps))
@@ -321,6 +321,19 @@ def train_locked(config: TrainConfig, progress: bool, resume: bool) -> RunResult
         raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} at step "
                           f"{trainer.step} and saved; continue with --resume --out "
                           f"{trainer.out_dir}", stop.signum)
-    return RunResult(trainer.out_dir, trainer.record.history, trainer.evaluate())
+    with StopSignals() as stop:
+        def check(phase: str) -> None:
+            if stop.signum is not None:
+                raise Interrupted(
+                    f"stopped by {signal.Signals(stop.signum).name} during the final evaluation "
+                    f"({phase}); the training to step {trainer.step} is saved; evaluate it with "
+                    f"--resume --out {trainer.out_dir}", stop.signum)
+        phases = EvaluationProgress(f"{trainer.model.spec.name} {config.dataset}", progress,
+                                    check)
+        try:
+            metrics = trainer.evaluate(phases)
+        finally:
+            phases.close()
+    return RunResult(trainer.out_dir, trainer.record.history, metrics)
 
 
