@@ -279,18 +279,25 @@ def compare(config: CompareConfig) -> list:
     out = Path(config.out or Path(config.runs_root) / f"compare-{dataset}")
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "metrics.png"]
+
+    def drawing(*names) -> None:
+        print(f"drawing {' and '.join(names)} in {out}", flush=True)
+    drawing(paths[0].name)
     plots.plot_metrics(groups, config.x_axis, paths[0])
     for model, runs in groups.items():
         latent = [out / f"latent-{model}.png", out / f"latent-{model}.gif"]
         exact = exact_posterior_of(runs[0])
+        drawing(*(p.name for p in latent))
         plots.plot_latent(runs[0], *latent, exact)
         paths += latent
         if exact is not None:
             paths.append(out / f"posterior-{model}.png")
+            drawing(paths[-1].name)
             plots.plot_posteriors(runs[0], exact, paths[-1])
         critic = rundir.read_critic(runs[0].path)
         if critic is not None:
             paths.append(out / f"critic-{model}.png")
+            drawing(paths[-1].name)
             plots.plot_critic(runs[0], critic, paths[-1])
     paths += [out / "results.md", out / "results.csv"]
     print(write_results(groups, paths[-1], paths[-2]))
