@@ -227,8 +227,10 @@ def start_ray(ray, sweep: Sweep) -> None:
     if sweep.address:
         join_cluster(ray, sweep.address)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
+        # address="local": a new instance of this sweep's own, even where a cluster started
+        # with `ray start` runs on this machine (that one is joined only with --address).
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)
     startup.catch_stop_signals()    # again: Ray's start installs handlers of its own
     startup.raise_if_stopped()      # a stop during Ray's start, which it may have swallowed
 

@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +54,11 @@ def head():
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+    # What `ray stop` would remove: the file naming the latest head, which --address auto
+    # (and a plain ray.init) would otherwise try to join after the head is gone.
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+        current.unlink()
 
 
 @pytest.mark.slow
@@ -92,3 +99,20 @@ def test_a_token_on_disk_turns_token_authentication_on_unless_the_mode_is_set(tm
                           ({sweep.TOKEN_PATH_VARIABLE: str(tmp_path / "none")}, None)]:
         sweep.use_cluster_token(environ)
         assert environ.get(sweep.AUTH_MODE_VARIABLE) == mode, environ
+
+
+@pytest.mark.slow
+def test_a_cluster_that_refuses_the_token_is_one_line(head, tmp_path):
+    """Without the head's token (no ~/.ray/auth_token, no variable), joining is refused: one
+    line naming the cause and where the token goes, and nothing written."""
+    environ = {**without_auth_mode(), "HOME": str(tmp_path / "home"),
+               sweep.TOKEN_PATH_VARIABLE: str(tmp_path / "no-token")}
+    out = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "sweep.py", "--address", head, "--models", "vae", "--datasets", "4px",
+         "--seeds", "0", "--steps", "100", "--out", str(out)],
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot join the Ray cluster" in lines[0], result.stderr
+    assert sweep.DEFAULT_TOKEN_FILE in lines[0] and not out.exists()
