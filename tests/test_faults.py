@@ -64,7 +64,7 @@ def test_the_writer_lock_nests_in_one_process_and_readers_do_not_take_it(tmp_pat
     with rundir.writing(tmp_path):
         with rundir.writing(tmp_path):
             assert rundir.writer_of(tmp_path) is None          # this process is the writer
-        probe = subprocess.run([sys.executable, "-c", "import sys, rundir; "
+        probe = subprocess.run([sys.executable, "-c", "import sys; from harness import rundir; "
                                 f"print(rundir.writer_of(sys.argv[1]))", str(tmp_path)],
                                cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert probe.stdout.strip() == f"process {os.getpid()} on {socket.gethostname()}"
