@@ -153,8 +153,9 @@ class TrainConfig:
     ais_schedule: str = _setting(
         "sigmoid", "AIS: inverse temperatures from 0 to 1: sigmoid (dense at both ends), "
                    "linear, or geometric (dense near 0)", choices=AIS_SCHEDULES)
-    ais_start: str = _setting("prior", "AIS: the chains' start: prior N(0, I), or posterior "
-                                       "q(z|x) (only for a q with a density)",
+    ais_start: str = _setting("prior", "AIS: the chains' start: prior N(0, I), or posterior: "
+                                       "q(z|x) where it has a density, else the Gaussian with "
+                                       "the mean and variance of q's draws",
                               choices=AIS_STARTS)
     bdmc_points: int = _setting(16, "AIS: data points simulated from the trained model for "
                                     "the bidirectional (BDMC) bound on AIS's error")

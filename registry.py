@@ -85,9 +85,6 @@ def make_config(config_class, **settings):
     dataset = settings.get("dataset", config_class.dataset)
     config = config_class(**{**configs.dataset_settings(config_class, dataset), **settings})
     spec = spec_for(config)
-    if config.ais_start == "posterior" and not spec.exact_log_q:
-        raise ValueError(f"--ais-start posterior needs a q(z|x) with a density; {spec.name}'s "
-                         "is implicit (use --ais-start prior)")
     return config_class(**{**configs.dataset_settings(config_class, dataset,
                                                       spec.variant_defaults), **settings})
 

@@ -283,14 +283,25 @@ def critic_metrics(maps: list) -> dict:
 AIS_SEED, BDMC_SEED, TRAIN_AIS_SEED = 2, 3, 4   # second words of the evaluation's seeds,
                                                 # apart from the ELBO's 1
 CRITIC_SEED = 5
+MOMENT_SEED = 6
+MOMENT_SAMPLES = 1024        # draws of an implicit q whose moments make its AIS start
+MIN_START_VARIANCE = 1e-6    # keeps the start a density where q's draws coincide
 
 
 def ais_start(model, x, config: TrainConfig) -> ais.Start:
-    """Where each data point's config.ais_chains chains start: the prior, or the model's own
-    q(z|x) (registry.make_config allows it only where q has a density)."""
+    """Where each data point's config.ais_chains chains start: the prior, or near the
+    posterior: the model's own q(z|x) where q has a density, else (an implicit q) the
+    Gaussian with the mean and variance of MOMENT_SAMPLES draws of q per data point, the
+    start the AVB authors' AIS uses, which is AC's r(z|x)."""
     chains, n_points = config.ais_chains, int(x.shape[0])
     if config.ais_start == "prior":
         return ais.prior_start(chains, n_points, model.latent_dim)
+    if not model.spec.exact_log_q:
+        seed = tf.constant([config.seed, MOMENT_SEED], tf.int64)
+        z = tf.reshape(model.sample_posterior(tf.tile(x, [MOMENT_SAMPLES, 1]), seed),
+                       [MOMENT_SAMPLES, n_points, -1])
+        mean, variance = tf.nn.moments(z, axes=[0])
+        return ais.gaussian_start(mean, tf.math.log(variance + MIN_START_VARIANCE), chains)
     x_chains = tf.tile(x, [chains, 1])              # row c * N + n: chain c of point n
 
     def sample(seed):

@@ -145,7 +145,7 @@ BAD_INPUTS = [
     ("train_vae.py", ["--ais-schedule", "cubic"], "--ais-schedule"),
     ("train_vae.py", ["--bdmc-points", "0"], "--bdmc-points"),
     ("train_vae.py", ["--log-px", "quadrature", "--latent-dim", "3"], "--log-px quadrature"),
-    ("train_avb.py", ["--ais-start", "posterior"], "--ais-start posterior"),
+    ("train_avb.py", ["--ais-start", "middle"], "--ais-start"),
     ("compare.py", ["--latent-dim", "1"], "--latent-dim"),
 ]
 
