@@ -21,11 +21,11 @@ import numpy as np
 import data
 from figures import plots
 import registry
-from harness import memory, rundir
+from harness import exits, memory, rundir
 from harness import startup
 from configs import (QUADRATURE_DIM, OneLineErrorParser, dataset_name, latent_size,
                      positive_int, seed_value)
-from figures.tables import number
+from figures.tables import number, table_lines
 from harness.rundir import RunDirError
 from harness.runstart import resumed_config
 
@@ -41,16 +41,8 @@ TRAINED_HERE = (rundir.NEW, rundir.UNSAVED, rundir.UNFINISHED)   # run states co
 
 
 class Failed(Exception):
-    """Training a missing run failed (no memory, a file that cannot be written); the message
-    says what the run kept."""
-
-
-class Stopped(Exception):
-    """Training of a missing run was stopped by a signal; what it saved can be resumed."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
+    """Training a missing run failed (NaN or Inf, no memory, a file that cannot be written);
+    the message says what the run kept. Exits as a failure (harness/exits.py)."""
 
 
 @dataclass
@@ -132,14 +124,13 @@ def train_run(spec: RunSpec, config, resume: bool) -> None:
           f"{'' if resume else ', default settings'}", flush=True)
     try:
         training.train(config, resume=resume)
-    except training.NonFiniteError as error:
-        raise RunDirError(f"training {spec.path} failed: {error}")
-    except training.OutOfMemory as error:
-        raise Failed(f"training {spec.path} failed: {error}")
     except rundir.WriteFailed as error:
         raise Failed(f"training {spec.path} failed: {error}; {rundir.kept_save(spec.path)}")
-    except training.Interrupted as stopped:
-        raise Stopped(f"{stopped}; or run compare.py again to resume it", stopped.signum)
+    except exits.FAILURES as error:
+        raise Failed(f"training {spec.path} failed: {error}")
+    except exits.Interrupted as stopped:
+        raise exits.Interrupted(f"{stopped}; or run compare.py again to resume it",
+                                stopped.signum)
 
 
 def gather_runs(config: CompareConfig) -> list:
@@ -232,18 +223,16 @@ def markdown_table(rows: list) -> str:
     and the ELBO are theirs, and log p(x) on as many training images stands beside them in
     place of the optimum (which is not known)."""
     held_out = any(r["train_log_px"] is not None for r in rows)
-    lines = [f"| model | D | {'test ' if held_out else ''}log p(x) | "
-             f"{'training-subset log p(x)' if held_out else 'optimum'} | true ELBO "
-             "| ELBO estimated by T | posterior gap | training time (s) | steps/s | seeds |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for r in rows:
-        beside = r["train_log_px"] if held_out else r["optimum_log_px"]
-        lines.append(f"| {r['model']} | {r['latent_dim']} | {log_px_text(r)} "
-                     f"| {number(beside)} | {elbo_text(r)} "
-                     f"| {number(r[rundir.CRITIC_ELBO])} "
-                     f"| {'' if r['elbo_converged'] else '>= '}{number(r['posterior_gap'])} "
-                     f"| {number(r['train_seconds'], 1)} | {number(r['steps_per_second'], 0)} "
-                     f"| {r['seeds']} |")
+    header = ["model", "D", f"{'test ' if held_out else ''}log p(x)",
+              "training-subset log p(x)" if held_out else "optimum", "true ELBO",
+              "ELBO estimated by T", "posterior gap", "training time (s)", "steps/s", "seeds"]
+    lines = table_lines(header, [
+        [r["model"], r["latent_dim"], log_px_text(r),
+         number(r["train_log_px"] if held_out else r["optimum_log_px"]), elbo_text(r),
+         number(r[rundir.CRITIC_ELBO]),
+         f"{'' if r['elbo_converged'] else '>= '}{number(r['posterior_gap'])}",
+         number(r["train_seconds"], 1), number(r["steps_per_second"], 0), r["seeds"]]
+        for r in rows], "lrrrrrrrrl")
     return "\n".join(lines) + "\n"
 
 
@@ -385,15 +374,16 @@ def main(argv=None) -> None:
         check_paths(config)
         compare(config)
     except RunDirError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+        parser.exit(exits.status_of(error), f"{parser.prog}: error: {error}\n")
     except Failed as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        startup.end_process(1)
-    except Stopped as stopped:
-        parser.exit(128 + stopped.signum, f"{parser.prog}: {stopped}\n")
-    except KeyboardInterrupt:
-        parser.exit(130, f"{parser.prog}: interrupted; the runs on disk are complete or "
-                         "resumable, and every file written is whole\n")
+        startup.end_process(exits.FAILED)
+    except exits.Interrupted as stopped:
+        parser.exit(exits.status_of(stopped), f"{parser.prog}: {stopped}\n")
+    except KeyboardInterrupt as stop:
+        parser.exit(exits.status_of(stop), f"{parser.prog}: interrupted; the runs on disk are "
+                                           "complete or resumable, and every file written is "
+                                           "whole\n")
 
 
 if __name__ == "__main__":

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 import registry
-from harness import rundir
+from harness import exits, rundir
 from harness import startup
 from configs import (CriticSetting, OneLineErrorParser, positive_float, positive_int,
                      seed_value)
-from figures.tables import number
+from figures.tables import number, table_lines
 
 CHECK_STEPS = 10_000          # adversary steps of the default setting
 ACCURACY = 0.02               # nats: a KL estimate this close to the truth counts as accurate
@@ -143,30 +143,30 @@ def summary_row(setting: CriticSetting, default: CriticSetting, rows: list) -> d
 def summary_markdown(run: Path, step: int, summary: list, results: list) -> str:
     lines = [f"# The adversary on the frozen q of {run} (step {step})", "",
              "T's KL estimate E_q[T] minus the true KL(q || p(z)), per data point; "
-             f"'accurate' is the share of points and seeds within {ACCURACY} nats.", "",
-             "| setting | seeds | mean error | mean abs error | max abs error | accurate | "
-             "seconds |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {s['setting']} | {s['runs']} | {number(s['mean_error'], 3)} | "
-              f"{number(s['mean_abs_error'], 3)} | {number(s['max_abs_error'], 3)} | "
-              f"{s['accurate']:.0%} | {s['seconds']:.1f} |" for s in summary]
+             f"'accurate' is the share of points and seeds within {ACCURACY} nats.", ""]
+    lines += table_lines(
+        ["setting", "seeds", "mean error", "mean abs error", "max abs error", "accurate",
+         "seconds"],
+        [[s["setting"], s["runs"], number(s["mean_error"], 3), number(s["mean_abs_error"], 3),
+          number(s["max_abs_error"], 3), f"{s['accurate']:.0%}", f"{s['seconds']:.1f}"]
+         for s in summary], "lrrrrrr")
     points = sorted({(row["point"], row["label"]) for row in results})
     names = [s["setting"] for s in summary]
     by_point = {}
     for row in results:
         by_point.setdefault(row["point"], {}).setdefault(row["setting"], []).append(row)
     lines += ["", "Each point's mean error over the seeds, narrowest q first (q's scale: the "
-                  "geometric mean of its standard deviations):", "",
-              "| point | class | q's scale | true KL | " + " | ".join(names) + " |",
-              "| ---: | ---: | ---: | ---: |" + " ---: |" * len(names)]
+                  "geometric mean of its standard deviations):", ""]
     order = sorted(points, key=lambda p: np.mean([r["q_scale"] for r in
                                                   by_point[p[0]]["default"]]))
-    for point, label in order:
+
+    def point_row(point, label) -> list:
         cells = by_point[point]
         first = cells["default"][0]
-        lines.append(f"| {point} | {label} | {number(first['q_scale'], 3)} | "
-                     f"{number(first['true_kl'], 3)} | " + " | ".join(
-                         number(np.mean([r["error"] for r in cells[name]]), 3)
-                         for name in names) + " |")
+        return [point, label, number(first["q_scale"], 3), number(first["true_kl"], 3),
+                *(number(np.mean([r["error"] for r in cells[name]]), 3) for name in names)]
+    lines += table_lines(["point", "class", "q's scale", "true KL", *names],
+                         [point_row(*p) for p in order], "r" * (4 + len(names)))
     return "\n".join(lines) + "\n"
 
 
@@ -211,11 +211,11 @@ def check(config: CheckConfig) -> int:
                   f"{s['max_abs_error']:.3f}, {s['accurate']:.0%} within {ACCURACY} "
                   f"({s['seconds']:.1f} s per seed)", flush=True)
             write_tables(out, config.run, q.step, summary, results)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print(f"critic_check: interrupted; the {len(summary)} settings checked are in {out}",
               file=sys.stderr)
-        return 130
-    return 0
+        return exits.status_of(stop)
+    return exits.FINISHED
 
 
 def main(argv=None) -> None:
@@ -224,7 +224,7 @@ def main(argv=None) -> None:
         status = check(config)
     except (rundir.RunDirError, rundir.WriteFailed) as error:
         print(f"critic_check: error: {error}", file=sys.stderr)
-        status = 2
+        status = exits.status_of(error)
     startup.end_process(status)
 
 

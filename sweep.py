@@ -11,6 +11,7 @@ unfinished; with nothing left to train, Ray is not started.
 import argparse
 import itertools
 import os
+import signal
 import socket
 import sys
 import time
@@ -20,7 +21,7 @@ from typing import NamedTuple
 
 import data
 import registry
-from harness import memory, rundir
+from harness import exits, memory, rundir
 from harness import startup
 from figures import sweep_summary
 from harness.sweep_grid import applies, grid_item, parse_grid, skipped_settings
@@ -176,7 +177,7 @@ def train_one(config, resume: bool, cpus: int) -> dict:
 
 # Running the tasks.
 
-class ClusterUnreachable(Exception):
+class ClusterUnreachable(exits.Refused):
     """The Ray cluster of --address cannot be reached or joined."""
 
 
@@ -278,7 +279,7 @@ def collect(ray, refs: dict, bar, outcomes: dict) -> None:
             bar.update(1)
 
 
-class Unschedulable(Exception):
+class Unschedulable(exits.Refused):
     """The Ray cluster has no node that can run a task of the sweep."""
 
 
@@ -441,18 +442,19 @@ def main(argv=None) -> None:
     sweep = sweep_from_args(parser, argv)
     try:
         result = run_sweep(sweep)
-    except (RunDirError, Unschedulable, ClusterUnreachable) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except exits.REFUSALS as error:
+        parser.exit(exits.status_of(error), f"{parser.prog}: error: {error}\n")
     except Stopped as stopped:
         print(f"{parser.prog}: {stopped}; run the same command again to resume",
               file=sys.stderr)
-        startup.end_process(130)
-    except KeyboardInterrupt:
-        parser.exit(130, f"{parser.prog}: interrupted; the runs keep what they saved and every "
-                         "file written is whole; run the same command again to resume\n")
+        startup.end_process(exits.stopped_by(signal.SIGINT))
+    except KeyboardInterrupt as stop:
+        parser.exit(exits.status_of(stop), f"{parser.prog}: interrupted; the runs keep what "
+                                           "they saved and every file written is whole; run "
+                                           "the same command again to resume\n")
     print("\n".join(f"wrote {path}" for path in result.paths))
     failed = sum(o["status"] != "finished" for o in result.outcomes.values())
-    sys.exit(1 if failed else 0)
+    sys.exit(exits.FAILED if failed else exits.FINISHED)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ judged by and the tables, from measured figures alone. No TensorFlow here."""
 
 from typing import NamedTuple
 
+from figures.tables import table_lines
+
 STYLES = ("eager", "tf.function per step", "compiled multi-step loop")
 CONFIG_NAMES = ("default", "paper-like")
 PAPER_LIKE = {"activation": "elu", "encoder_depth": 3, "encoder_width": 64, "decoder_depth": 3,
@@ -63,17 +65,17 @@ def time_to_quality(run: ScriptRun) -> tuple:
 # The report.
 
 def throughput_table(results: list, peak: float) -> list:
-    lines = ["| model | configuration | loop | steps/s | x eager | x tf.function per step "
-             "| MFLOP/step | GFLOP/s | of peak |", "| --- | --- | --- | ---: | ---: | ---: "
-             "| ---: | ---: | ---: |"]
     rate = {(r.model, r.config, r.style): r.steps_per_second for r in results}
-    for r in results:
+
+    def row(r) -> list:
         eager, per_step = (rate.get((r.model, r.config, s)) for s in STYLES[:2])
         gflops = r.steps_per_second * r.flops_per_step / 1e9
-        lines.append(f"| {r.model.upper()} | {r.config} | {r.style} | {r.steps_per_second:.1f} "
-                     f"| {ratio(r.steps_per_second, eager)} | {ratio(r.steps_per_second, per_step)}"
-                     f" | {r.flops_per_step / 1e6:.1f} | {gflops:.1f} | {100 * gflops / peak:.1f} % |")
-    return lines
+        return [r.model.upper(), r.config, r.style, f"{r.steps_per_second:.1f}",
+                ratio(r.steps_per_second, eager), ratio(r.steps_per_second, per_step),
+                f"{r.flops_per_step / 1e6:.1f}", f"{gflops:.1f}", f"{100 * gflops / peak:.1f} %"]
+    return table_lines(["model", "configuration", "loop", "steps/s", "x eager",
+                        "x tf.function per step", "MFLOP/step", "GFLOP/s", "of peak"],
+                       [row(r) for r in results], "lllrrrrrr")
 
 
 def ratio(a, b) -> str:
@@ -81,17 +83,16 @@ def ratio(a, b) -> str:
 
 
 def runs_table(runs: list) -> list:
-    lines = ["| model | data set | --eval-every | whole process (s) | training (s) | final exact "
-             "log p(x) | optimum | quality threshold | reached after (s) | peak RSS (MB) |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for run in runs:
+    def row(run) -> list:
         threshold, reached = time_to_quality(run)
-        lines.append(f"| {run.model} | {run.dataset} | {run.eval_every or 'default'} "
-                     f"| {run.wall_seconds:.1f} | {run.train_seconds:.1f} "
-                     f"| {run.final_log_px:.4f} | {run.optimum_log_px:.4f} | {threshold:.4f} "
-                     f"| {'not reached' if reached is None else f'{reached:.1f}'} "
-                     f"| {run.peak_rss_mb:.0f} |")
-    return lines
+        return [run.model, run.dataset, run.eval_every or "default", f"{run.wall_seconds:.1f}",
+                f"{run.train_seconds:.1f}", f"{run.final_log_px:.4f}",
+                f"{run.optimum_log_px:.4f}", f"{threshold:.4f}",
+                "not reached" if reached is None else f"{reached:.1f}", f"{run.peak_rss_mb:.0f}"]
+    return table_lines(["model", "data set", "--eval-every", "whole process (s)", "training (s)",
+                        "final exact log p(x)", "optimum", "quality threshold",
+                        "reached after (s)", "peak RSS (MB)"], [row(r) for r in runs],
+                       "lllrrrrrrr")
 
 
 def targets(results: list, runs: list, peak: float, help_time: float) -> list:
@@ -176,9 +177,10 @@ def report(info: dict, peak: dict, shapes: dict, results: list, runs: list, help
              "benchmarks/results.json` rewrites it from the saved figures without measuring.",
              "",
              "## Machine", "", *(f"- {k}: {v}" for k, v in info.items()), "",
-             "## Targets", "", "| target | measured | met |", "| --- | --- | --- |",
-             *(f"| {t} | {m} | {'yes' if miss is None else f'**no**: {miss}'} |"
-               for t, m, miss in targets(results, runs, best, help_time)), "",
+             "## Targets", "",
+             *table_lines(["target", "measured", "met"],
+                          [[t, m, "yes" if miss is None else f"**no**: {miss}"]
+                           for t, m, miss in targets(results, runs, best, help_time)]), "",
              *peak_section(peak, shapes, best)]
     if results:
         lines += throughput_section(results, shapes, best, seconds)
@@ -199,13 +201,14 @@ def report(info: dict, peak: dict, shapes: dict, results: list, runs: list, help
 def peak_section(peak: dict, shapes: dict, best: float) -> list:
     return ["## Matmul peak", "",
             f"float32 square products chained {MATMUL_CHAIN} deep in one XLA call; the peak is "
-            "the best size.", "", "| n | GFLOP/s |", "| ---: | ---: |",
-            *(f"| {n} | {g:.1f} |" for n, g in peak.items()), "",
+            "the best size.", "",
+            *table_lines(["n", "GFLOP/s"], [[n, f"{g:.1f}"] for n, g in peak.items()], "rr"), "",
             f"Peak: **{best:.1f} GFLOP/s**.", "",
             "The same measurement at the shapes of the paper-like adversary's hidden layers, "
             "which bound what its training loop can reach:", "",
-            "| product | GFLOP/s | of peak |", "| --- | ---: | ---: |",
-            *(f"| {shape} | {g:.1f} | {100 * g / best:.1f} % |" for shape, g in shapes.items()),
+            *table_lines(["product", "GFLOP/s", "of peak"],
+                         [[shape, f"{g:.1f}", f"{100 * g / best:.1f} %"]
+                          for shape, g in shapes.items()], "lrr"),
             ""]
 
 

@@ -8,7 +8,7 @@ import data
 from figures import plots
 import registry
 from harness import rundir
-from figures.tables import number
+from figures.tables import number, table_lines
 
 FAILURES_FILE = "failed.json"
 TIMING_FILE = "timing.json"
@@ -48,14 +48,12 @@ def markdown_summary(rows: list, grid: dict, timing: str) -> str:
             "optimum", "training-subset log p(x)", "true ELBO",
             "converged", "ELBO estimated by T", "posterior gap", "training time (s)",
             "status", "run directory"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for r in rows:
-        cells = [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
-                 *(str(r[k]) for k in grid),
-                 *(number(r[k]) for k in SUMMARY_METRICS[:-1]),
-                 number(r["train_seconds"], 1),
-                 r["status"] + (f": {r['error']}" if r["error"] else ""), r["run_dir"]]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    lines = table_lines(head, [
+        [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
+         *(str(r[k]) for k in grid), *(number(r[k]) for k in SUMMARY_METRICS[:-1]),
+         number(r["train_seconds"], 1),
+         r["status"] + (f": {r['error']}" if r["error"] else ""), r["run_dir"]]
+        for r in rows])
     return (f"# Sweep: {len(rows)} runs\n\n{timing}\n\nLog-likelihoods in nats per data "
             "point; the posterior gap is log p(x) - true ELBO. Where a data set holds test "
             "images out, log p(x), the ELBO and T's estimate are measured on them, and the "

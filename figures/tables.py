@@ -1,4 +1,6 @@
-"""Numbers as the project's Markdown tables print them."""
+"""The project's Markdown tables: numbers as they print them, and the one table writer."""
+
+ALIGNMENTS = {"l": "---", "r": "---:"}     # a column's alignment -> its separator cell
 
 
 def number(value, digits: int = 4) -> str:
@@ -9,3 +11,15 @@ def number(value, digits: int = 4) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return f"{value:.{digits}f}"
+
+
+def table_lines(header: list, rows: list, align: str = "") -> list:
+    """The lines of a Markdown table: the header, the separator, a line per row of cells
+    (strings; a '|' inside a cell is written '/'). align holds one letter per column, l (the
+    default) or r."""
+    align = align.ljust(len(header), "l")
+
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
+    return [line(header), "| " + " | ".join(ALIGNMENTS[a] for a in align) + " |",
+            *(line(row) for row in rows)]

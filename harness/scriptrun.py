@@ -1,15 +1,11 @@
 """What a training script does once its command line is parsed and its run claimed
-(runstart.py): train, print a summary, and turn each way a run can end into one line and an
-exit status: 0 finished, 1 failed (NaN, memory, a write), 2 refused, 128 + N stopped by
-signal N."""
+(runstart.py): train, print a summary, and turn each way a run can end into one line and the
+exit status harness/exits.py gives it."""
 
-import signal
 import sys
 
 import registry
-from harness import rundir
-from harness import training
-from harness.memory import OutOfMemory
+from harness import exits, rundir, training
 from harness.rundir import WriteFailed
 
 
@@ -35,24 +31,21 @@ def report(result: training.RunResult) -> None:
 
 
 def run(request) -> int:
-    """Trains and reports as a script does; returns the exit status."""
+    """Trains and reports as a script does; returns the exit status (harness/exits.py)."""
     name, out_dir = registry.spec_for(request.config).name, rundir.run_dir(request.config)
     try:
         report(training.train(request.config, resume=request.resume))
-    except training.Interrupted as stopped:
+    except exits.Interrupted as stopped:
         print(f"{name}: {stopped}", file=sys.stderr)
-        return 128 + stopped.signum
-    except rundir.RunLocked as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
-        return 2
-    except (training.NonFiniteError, OutOfMemory) as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
-        return 1
+        return exits.status_of(stopped)
     except WriteFailed as error:
         print(f"{name}: error: {error}; {rundir.kept_save(out_dir)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+        return exits.status_of(error)
+    except (*exits.FAILURES, *exits.REFUSALS) as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return exits.status_of(error)
+    except KeyboardInterrupt as stop:
         print(f"{name}: interrupted outside the training loop; what the run had saved is in "
               f"{out_dir}", file=sys.stderr)
-        return 128 + signal.SIGINT
-    return 0
+        return exits.status_of(stop)
+    return exits.FINISHED

@@ -22,6 +22,7 @@ from evaluation import final, quadrature
 import registry
 from harness import rundir
 from configs import TrainConfig
+from harness.exits import Interrupted, NonFiniteError  # noqa: F401 (raised here, caught by callers)
 from harness.memory import OutOfMemory, check_memory
 from harness.monitor import EvaluationProgress, TensorBoardLog, progress_display
 from harness.rundir import PRIOR_IMAGES, Snapshot
@@ -49,19 +50,6 @@ class RunRecord(NamedTuple):
     """What the run has logged so far: one history row and one Snapshot per log step."""
     history: list
     snapshots: list
-
-
-class NonFiniteError(Exception):
-    """Training, or the final evaluation's AIS, produced NaN or Inf; the run was saved at the
-    last finite log step."""
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM stopped the run; it was saved at its last log step."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
 
 
 def train_step_at(model, x_all, batch_size: int, seed, step, dynamic: bool = False):
