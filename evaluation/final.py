@@ -258,12 +258,12 @@ def critic_maps(model, dataset, config: TrainConfig, progress=no_progress) -> li
         return []
     x_shown, labels = data.shown_points(dataset)
     seed = tf.constant([config.seed, CRITIC_SEED], tf.int64)
-    points = [int(n) for n in data.figure_points(labels)]
+    points = data.figure_points(labels)
 
     def point_map(i):
-        n = points[i]
-        return n, critic_error.critic_map(model, x_shown[n:n + 1],
-                                          tf.random.experimental.stateless_fold_in(seed, n))
+        n = points[i]            # a NumPy integer, as the seed's fold-in has always taken it
+        return int(n), critic_error.critic_map(model, x_shown[n:n + 1],
+                                               tf.random.experimental.stateless_fold_in(seed, n))
     return each_point(progress, "the adversary's error maps", point_map, len(points))
 
 
