@@ -298,28 +298,57 @@ def measured_datasets(config_class) -> dict:
     return {name: data.n_points(name) for name in names}
 
 
-def measured_settings(config_class, dataset: str, variant_defaults: dict) -> dict:
-    """The measured defaults of a data set, with a model's own ones for it on top."""
-    return {**class_dataset_defaults(config_class).get(dataset, {}),
-            **variant_defaults.get(dataset, {})}
+CLASS_DEFAULT, COMMAND_LINE = "default", "command line"
 
 
-def dataset_settings(config_class, dataset: str, variant_defaults: dict | None = None) -> dict:
-    """The defaults of one data set (with a model's variant_defaults, {dataset: {setting:
-    value}}) that differ from the class defaults. A one-hot data set whose defaults were not
-    measured takes those of the largest measured one no larger than it (the smallest if none
-    is), with the steps scaled by the ratio of their sizes: each data point is drawn as often
-    over the run. Every other data set has its own defaults (those of the class where none
-    are given)."""
+def measured_sources(config_class, dataset: str, variant_defaults: dict, model: str) -> dict:
+    """{setting: (value, source)}: the measured defaults of a data set, with a model's own ones
+    for it on top."""
+    return {**{k: (v, f"{dataset}'s default") for k, v in
+               class_dataset_defaults(config_class).get(dataset, {}).items()},
+            **{k: (v, f"{model}'s default on {dataset}") for k, v in
+               variant_defaults.get(dataset, {}).items()}}
+
+
+def dataset_sources(config_class, dataset: str, variant_defaults: dict | None = None,
+                    model: str = "the model") -> dict:
+    """{setting: (value, where it comes from)} for the defaults of one data set (with a
+    model's variant_defaults, {dataset: {setting: value}}) that differ from the class
+    defaults. A one-hot data set whose defaults were not measured takes those of the largest
+    measured one no larger than it (the smallest if none is), with the steps scaled by the
+    ratio of their sizes: each data point is drawn as often over the run. Every other data
+    set has its own defaults (those of the class where none are given)."""
     variant_defaults = variant_defaults or {}
     measured = measured_datasets(config_class)
     if dataset in measured or data.kind_of(dataset) is not data.ONE_HOT:
-        return measured_settings(config_class, dataset, variant_defaults)
+        return measured_sources(config_class, dataset, variant_defaults, model)
     n_points = data.n_points(dataset)
     base = ([name for name, n in measured.items() if n <= n_points] or list(measured))[-1]
-    settings = measured_settings(config_class, base, variant_defaults)
-    steps = settings.get("steps", config_class.steps) * n_points / measured[base]
-    return {**settings, "steps": math.ceil(steps / STEP_ROUNDING) * STEP_ROUNDING}
+    sources = {k: (v, f"{source}, which {dataset} takes") for k, (v, source) in
+               measured_sources(config_class, base, variant_defaults, model).items()}
+    base_steps = sources.get("steps", (config_class.steps,))[0]
+    steps = math.ceil(base_steps * n_points / measured[base] / STEP_ROUNDING) * STEP_ROUNDING
+    return {**sources, "steps": (steps, f"{base_steps} steps on {base}, scaled by "
+                                        f"{n_points}/{measured[base]} points")}
+
+
+def dataset_settings(config_class, dataset: str, variant_defaults: dict | None = None) -> dict:
+    """The values of dataset_sources: the defaults of one data set."""
+    return {k: v for k, (v, _) in dataset_sources(config_class, dataset,
+                                                   variant_defaults).items()}
+
+
+def resolved_sources(config_class, given: dict, variant_defaults: dict | None = None,
+                     model: str = "the model") -> dict:
+    """{setting: (value, source)} of every setting of config_class: the command line's value
+    where given, else the model's default on the data set, else the data set's default, else
+    the dataclass default. The config builder (registry.make_config) and --print-config both
+    read it."""
+    dataset = given.get("dataset", config_class.dataset)
+    defaults = dataset_sources(config_class, dataset, variant_defaults, model)
+    return {f.name: ((given[f.name], COMMAND_LINE) if f.name in given
+                     else defaults.get(f.name, (f.default, CLASS_DEFAULT)))
+            for f in dataclasses.fields(config_class)}
 
 
 def settings_of_record(config_class, record: dict) -> dict:

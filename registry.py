@@ -79,14 +79,21 @@ def spec_for(config) -> ModelSpec:
     return spec_of_settings(type(config), dataclasses.asdict(config))
 
 
+def resolve(config_class, **settings) -> tuple:
+    """(config, {setting: (value, source)}) from the given settings: unset ones take the
+    default of the model they select on the data set, else the data set's default, else the
+    class default (configs.resolved_sources). The model is the one the settings select with
+    the data set's defaults alone."""
+    first = configs.resolved_sources(config_class, settings)
+    spec = spec_for(config_class(**{k: v for k, (v, _) in first.items()}))
+    sources = configs.resolved_sources(config_class, settings, spec.variant_defaults,
+                                       spec.name)
+    return config_class(**{k: v for k, (v, _) in sources.items()}), sources
+
+
 def make_config(config_class, **settings):
-    """A config from the given settings; unset ones take the default of the model they
-    select on the data set, else the data set's default, else the class default."""
-    dataset = settings.get("dataset", config_class.dataset)
-    config = config_class(**{**configs.dataset_settings(config_class, dataset), **settings})
-    spec = spec_for(config)
-    return config_class(**{**configs.dataset_settings(config_class, dataset,
-                                                      spec.variant_defaults), **settings})
+    """A config from the given settings; unset ones take their defaults (resolve)."""
+    return resolve(config_class, **settings)[0]
 
 
 def default_config(name: str, **settings):

@@ -26,6 +26,9 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", default=False,
                        help="replace the run already in --out (only its run files are removed)")
+    parser.add_argument("--print-config", action="store_true", default=False,
+                        help="print every setting of the run these flags describe, its value "
+                             "and where the value comes from, and exit without training")
     group.add_argument("--resume", action="store_true", default=False,
                        help="continue the run in --out from its last saved state up to --steps "
                             "in total; settings not given are read from its config.json, and "
@@ -39,8 +42,12 @@ def parse_run(config_class, description: str, argv=None) -> RunRequest:
     _add_run_flags(parser)
     given = vars(parser.parse_args(argv))
     overwrite, resume = given.pop("overwrite"), given.pop("resume")
+    print_config = given.pop("print_config")
     try:
-        config = registry.make_config(config_class, **given)
+        config, sources = registry.resolve(config_class, **given)
+        if print_config:
+            print(config_text(config, sources))
+            parser.exit(0)
         memory.check_data(*config.data_settings)
     except ValueError as error:
         parser.error(str(error))
@@ -58,6 +65,16 @@ def parse_run(config_class, description: str, argv=None) -> RunRequest:
     except rundir.RunDirError as error:
         parser.error(str(error))
     return RunRequest(config, resume)
+
+
+def config_text(config, sources: dict) -> str:
+    """The resolved settings, one line each: name, value and source."""
+    width = max(map(len, sources))
+    lines = [f"model: {registry.spec_for(config).name} ({registry.spec_for(config).label})",
+             f"{'out':<{width}}  {rundir.run_dir(config)}"]
+    lines += [f"{name:<{width}}  {value!r:<12}  {source}" for name, (value, source)
+              in sources.items() if name != "out"]
+    return "\n".join(lines)
 
 
 def claim_run(out: Path, check):

@@ -1,0 +1,113 @@
+"""The docs' results tables, regenerated from the run summaries kept in the repository.
+
+Each folder results/<name>/ holds a sweep's summary.csv (sweep.py writes it) and source.json:
+the commit, the machine, the date and the command that made it. A page (README.md or
+docs/*.md) asks for a table with a marker pair
+
+    <!-- report:<name>:<data set> -->
+    ... written here ...
+    <!-- /report -->
+
+and `python -m figures.report` rewrites everything between them: one row per model, the mean
+over seeds with the range in brackets, followed by a line naming where the numbers came from.
+`--check` changes nothing and exits 1 if a page is not what the summaries give.
+No TensorFlow here.
+"""
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import registry
+from figures.tables import number, table_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = "results"
+PAGES = ("README.md", "docs/*.md")
+MARKER = re.compile(r"(<!-- report:([\w.-]+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
+COLUMNS = {"log_px": "log p(x)", "elbo": "true ELBO", "elbo_estimated_by_T":
+           "ELBO estimated by T", "posterior_gap": "posterior gap"}
+
+
+def read_summary(folder: Path) -> tuple:
+    """(summary.csv's finished rows, source.json) of a results folder."""
+    with open(folder / "summary.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "finished"]
+    return rows, json.loads((folder / "source.json").read_text())
+
+
+def spread(values: list) -> str:
+    """The mean of the values, with their range in brackets where there are several."""
+    if not values:
+        return ""
+    mean = number(sum(values) / len(values))
+    if len(values) == 1:
+        return mean
+    return f"{mean} ({number(min(values))} to {number(max(values))})"
+
+
+def results_table(rows: list, source: dict, dataset: str) -> str:
+    """The Markdown of one data set's rows: one line per model, in the registry's order."""
+    rows = [r for r in rows if r["dataset"] == dataset]
+    models = [m for m in registry.names() if any(r["model"] == m for r in rows)]
+    lines = []
+    for model in models:
+        runs = [r for r in rows if r["model"] == model]
+        cells = [registry.get(model).label]
+        for column in COLUMNS:
+            values = [float(r[column]) for r in runs if r[column] not in ("", None)]
+            text = spread(values)
+            if column == "elbo" and any(r["elbo_converged"] == "False" for r in runs):
+                text += " (not converged in some runs: an upper estimate)"
+            cells.append(text)
+        cells.append(str(len(runs)))
+        lines.append(cells)
+    optimum = rows[0]["optimum_log_px"] if rows else ""
+    table = table_lines(["model", *COLUMNS.values(), "seeds"], lines, "lrrrrr")
+    where = (f"From `{RESULTS}/{source['name']}/summary.csv`: `{source['command']}` at commit "
+             f"{source['commit'][:7]} on {source['machine']}, {source['date']}.")
+    best = f" The optimum is {number(float(optimum))}." if optimum else ""
+    return "\n".join(table) + f"\n\n{where}{best}\n"
+
+
+def rendered(text: str, root: Path) -> str:
+    """The page's text with every report block rewritten from its summary."""
+    def block(match):
+        name, dataset = match.group(2), match.group(3)
+        rows, source = read_summary(root / RESULTS / name)
+        return match.group(1) + results_table(rows, {"name": name, **source}, dataset) + \
+            match.group(5)
+    return MARKER.sub(block, text)
+
+
+def pages(root: Path) -> list:
+    return [p for pattern in PAGES for p in sorted(root.glob(pattern))]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m figures.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a page differs from its summaries")
+    parser.add_argument("--root", default=str(ROOT), help="the repository (default: this one)")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in pages(Path(args.root)):
+        text = page.read_text()
+        new = rendered(text, Path(args.root))
+        if new != text:
+            stale.append(page)
+            if not args.check:
+                page.write_text(new)
+                print(f"wrote {page}")
+    if args.check and stale:
+        print(f"stale: {', '.join(map(str, stale))}; run python -m figures.report",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

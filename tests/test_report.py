@@ -1,0 +1,71 @@
+"""The docs' results tables are regenerated from recorded summaries (figures/report.py), the
+pages in the repository are what their summaries give, and every link in them resolves."""
+
+import json
+import re
+
+import pytest
+
+from figures import report
+from tests.conftest import ROOT
+
+SUMMARY = """model,dataset,n_points,seed,log_px,optimum_log_px,train_log_px,elbo,elbo_converged,elbo_estimated_by_T,posterior_gap,train_seconds,status,error,run_dir
+avb,4px,4,0,-1.4,-1.3862943611198906,,-1.5,True,-1.3,0.1,10.0,finished,,r/a0
+vae,4px,4,0,-1.6,-1.3862943611198906,,-1.7,True,,0.1,5.0,finished,,r/v0
+avb,4px,4,1,-1.5,-1.3862943611198906,,-1.75,False,-1.35,0.25,10.0,finished,,r/a1
+vae,4px,4,1,,-1.3862943611198906,,,,,,,failed,NaN,r/v1
+vae,9px,9,0,-2.5,-2.1972245773362196,,-2.6,True,,0.1,5.0,finished,,r/v9
+"""
+SOURCE = {"commit": "0123456789abcdef", "machine": "2 cores of a test CPU",
+          "date": "2026-12-03", "command": "python sweep.py --models vae avb"}
+EXPECTED = """<!-- report:tiny:4px -->
+| model | log p(x) | true ELBO | ELBO estimated by T | posterior gap | seeds |
+| --- | ---: | ---: | ---: | ---: | ---: |
+| VAE | -1.6000 | -1.7000 |  | 0.1000 | 1 |
+| AVB | -1.4500 (-1.5000 to -1.4000) | -1.6250 (-1.7500 to -1.5000) (not converged in some runs: an upper estimate) | -1.3250 (-1.3500 to -1.3000) | 0.1750 (0.1000 to 0.2500) | 2 |
+
+From `results/tiny/summary.csv`: `python sweep.py --models vae avb` at commit 0123456 on 2 cores of a test CPU, 2026-12-03. The optimum is -1.3863.
+<!-- /report -->
+"""
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    folder = tmp_path / report.RESULTS / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "summary.csv").write_text(SUMMARY)
+    (folder / "source.json").write_text(json.dumps(SOURCE))
+    (tmp_path / "docs").mkdir()
+    return tmp_path
+
+
+def test_a_table_is_regenerated_from_a_recorded_summary(recorded):
+    page = recorded / "docs" / "results.md"
+    page.write_text("# Results\n\n<!-- report:tiny:4px -->\nstale\n<!-- /report -->\n")
+    with pytest.raises(SystemExit) as stale:
+        report.main(["--root", str(recorded), "--check"])
+    assert stale.value.code == 1
+    report.main(["--root", str(recorded)])
+    assert page.read_text() == "# Results\n\n" + EXPECTED
+    report.main(["--root", str(recorded), "--check"])      # current now: no exit
+
+
+def test_the_repositorys_pages_are_what_their_summaries_give():
+    report.main(["--check"])
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_every_link_in_the_readme_and_the_docs_resolves():
+    pages = report.pages(ROOT)
+    assert len(pages) > 5
+    broken = [(page.name, target) for page in pages
+              for target in LINK.findall(page.read_text())
+              if not target.startswith(("http://", "https://"))
+              and not (page.parent / target).exists()]
+    assert broken == []
+
+
+def test_the_readme_fits_on_a_few_screens():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 300
