@@ -40,6 +40,52 @@ def adversary_update(adversary, optimizer, x, z_q, z_p):
     return loss, adversary_accuracy(t_q, t_p)
 
 
+class PriorContrast(NamedTuple):
+    """What the AVB's T contrasts q(z|x) with: the prior p(z) = N(0, I). T sees z itself, and
+    learns T(x, z) ~ log q(z|x) - log p(z), which is the KL's integrand."""
+
+    def normalise(self, z):
+        """The q sample as T sees it: z."""
+        return z
+
+    def log_density(self, z):
+        """log p(z)."""
+        return standard_normal_log_density(z)
+
+    def elbo(self, log_px_given_z, log_pz, t, log_qz_given_x):
+        """T's ELBO: log p(x|z) - T(x, z)."""
+        return log_px_given_z - t
+
+    def repeat(self, rows: int):
+        """The contrast for each row repeated `rows` times: the same prior."""
+        return self
+
+
+class GaussianContrast(NamedTuple):
+    """What AVB+AC's T contrasts q(z|x) with: r(z|x) = N(mean, diag(std^2)), q's own mean and
+    standard deviation per row of x, estimated from draws; constants for the gradients
+    (stop-gradient). T sees z_bar = (z - mean) / std against eta ~ N(0, I), and learns
+    T(x, z_bar) ~ log q_bar(z_bar|x) - log N(z_bar; 0, I)."""
+    mean: tf.Tensor
+    std: tf.Tensor
+
+    def normalise(self, z):
+        """z_bar = (z - mean) / std."""
+        return (z - self.mean) / self.std
+
+    def log_density(self, z):
+        """log r(z|x) = log N(z; mean, diag(std^2))."""
+        return gaussian_log_density(z, self.mean, 2.0 * tf.math.log(self.std))
+
+    def elbo(self, log_px_given_z, log_pz, t, log_qz_given_x):
+        """T's ELBO: log p(x|z) + log p(z) - (T(x, z_bar) + log r(z|x))."""
+        return log_px_given_z + log_pz - log_qz_given_x
+
+    def repeat(self, rows: int):
+        """The contrast for each row repeated `rows` times."""
+        return GaussianContrast(tf.repeat(self.mean, rows, 0), tf.repeat(self.std, rows, 0))
+
+
 class AVB(Model):
     def __init__(self, spec: ModelSpec, config: AVBConfig, n_pixels: int):
         super().__init__(spec)
@@ -73,12 +119,17 @@ class AVB(Model):
         return self.adversary([tf.convert_to_tensor(x), tf.convert_to_tensor(z)])[:, 0]
 
     def critic_log_q(self, x, z, contrast):
-        """T's estimate of log q(z|x) at given z: T(x, z) + log p(z)."""
-        return self.t(x, z) + standard_normal_log_density(z)
+        """T's estimate of log q(z|x) at given z: T(x, normalised z) + the contrast's log
+        density (T(x, z) + log p(z) for the AVB)."""
+        return self.t(x, contrast.normalise(z)) + contrast.log_density(z)
 
-    def evaluation_contrast(self, x, seed):
-        """The contrast critic_log_q needs for the rows of x: none (the prior)."""
-        return None
+    # What T contrasts q with, and the seeds a train step spends on making it:
+    # AdaptiveContrastAVB overrides these two.
+    contrast_seeds = 0
+
+    def contrast(self, x, seeds):
+        """The contrast for the rows of x: the prior."""
+        return PriorContrast()
 
     def sample_posterior(self, x, seed):
         """z = f(x, eps), eps ~ N(0, I): one sample of the implicit q(z|x) per row of x."""
@@ -87,28 +138,23 @@ class AVB(Model):
         return self.encoder([x, eps])
 
     def terms(self, x, seed) -> PosteriorTerms:
-        """The terms at z ~ q(z|x), with T's estimate log q(z|x) ~ T(x, z) + log p(z), so that
-        the ELBO is T's estimate log p(x|z) - T(x, z): biased, see evaluation.py."""
-        return self.contrasted_terms(x, seed, None)
-
-    # What T contrasts q with: the prior here; AdaptiveContrastAVB overrides these four.
-    contrast_seeds = 0          # seeds a train step spends on the contrast
-
-    def step_contrast(self, x, seeds):
-        """What the step's model and adversary updates share about the contrast: nothing."""
-        return None
+        """The terms at z ~ q(z|x), with T's estimate of log q(z|x), so that the ELBO is T's
+        estimate: biased, see evaluation/final.py. The contrast takes seeds of its own."""
+        x = tf.convert_to_tensor(x)
+        if not self.contrast_seeds:
+            return self.contrasted_terms(x, seed, self.contrast(x, []))
+        z_seed, *contrast_seeds = tf.unstack(tf.random.experimental.stateless_split(
+            seed, 1 + self.contrast_seeds))
+        return self.contrasted_terms(x, z_seed, self.contrast(x, contrast_seeds))
 
     def contrasted_terms(self, x, seed, contrast) -> PosteriorTerms:
         z = self.sample_posterior(x, seed)
         log_px_given_z = bernoulli_log_likelihood(x, self.decoder(z))   # log p(x|z)
         log_pz = standard_normal_log_density(z)                          # log p(z)
-        t = self.t(x, z)                                                 # ~ log q(z|x) - log p(z)
-        return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x=t + log_pz,
-                              elbo=log_px_given_z - t)     # t + log p(z) is critic_log_q
-
-    def adversary_input(self, z, contrast):
-        """The q sample as T sees it."""
-        return z
+        t = self.t(x, contrast.normalise(z))        # ~ log q(z|x) - log of the contrast
+        log_qz_given_x = t + contrast.log_density(z)                     # T's log q(z|x)
+        return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x,
+                              contrast.elbo(log_px_given_z, log_pz, t, log_qz_given_x))
 
     def _model_step(self, x, seed, contrast) -> PosteriorTerms:
         with tf.GradientTape() as tape:
@@ -121,7 +167,7 @@ class AVB(Model):
     def adversary_step(self, x, seed, contrast):
         """One step of T on q samples (as T sees them) against N(0, I) samples for the same x."""
         q_seed, p_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        z_q = self.adversary_input(tf.stop_gradient(self.sample_posterior(x, q_seed)), contrast)
+        z_q = contrast.normalise(tf.stop_gradient(self.sample_posterior(x, q_seed)))
         z_p = tf.random.stateless_normal(tf.shape(z_q), p_seed)
         return adversary_update(self.adversary, self.adversary_optimizer, x, z_q, z_p)
 
@@ -131,27 +177,12 @@ class AVB(Model):
         x = tf.convert_to_tensor(x)
         seeds = tf.unstack(tf.random.experimental.stateless_split(
             seed, self.contrast_seeds + 1 + self.adversary_steps))
-        contrast = self.step_contrast(x, seeds[:self.contrast_seeds])
+        contrast = self.contrast(x, seeds[:self.contrast_seeds])
         model_seed, *adversary_seeds = seeds[self.contrast_seeds:]
         terms = self._model_step(x, model_seed, contrast)
         for adversary_seed in adversary_seeds:
             loss, accuracy = self.adversary_step(x, adversary_seed, contrast)
         return {**term_means(terms), **self.spec.extra_metrics(loss, accuracy)}
-
-
-class Moments(NamedTuple):
-    """q(z|x)'s mean and standard deviation per row of x, estimated from draws; constants for
-    the gradients (stop-gradient)."""
-    mean: tf.Tensor
-    std: tf.Tensor
-
-    def normalise(self, z):
-        """z_bar = (z - mean) / std."""
-        return (z - self.mean) / self.std
-
-    def log_r(self, z):
-        """log r(z|x) = log N(z; mean, diag(std^2)), the Gaussian contrast."""
-        return gaussian_log_density(z, self.mean, 2.0 * tf.math.log(self.std))
 
 
 class AdaptiveContrastAVB(AVB):
@@ -176,7 +207,7 @@ class AdaptiveContrastAVB(AVB):
             config.encoder_depth, config.activation, latent_dim=config.latent_dim)
         return encoder
 
-    def moments(self, x, seed) -> Moments:
+    def moments(self, x, seed) -> GaussianContrast:
         """q(z|x)'s mean and standard deviation per row of x, from the basis's moments."""
         v = self.basis(tf.random.stateless_normal([self.moment_samples, self.noise_dim], seed))
         v = tf.reshape(v, [self.moment_samples, -1, self.latent_dim])     # [K, basis, D]
@@ -187,35 +218,11 @@ class AdaptiveContrastAVB(AVB):
         a = tf.reshape(a, [tf.shape(x)[0], -1, self.latent_dim])         # [N, basis, D]
         mean = a_0 + tf.reduce_sum(a * v_mean, 1)
         variance = tf.einsum("nid,dij,njd->nd", a, v_cov, a)
-        return Moments(tf.stop_gradient(mean),
-                       tf.stop_gradient(tf.sqrt(variance + MIN_VARIANCE)))
-
-    def terms(self, x, seed) -> PosteriorTerms:
-        """The terms at z ~ q(z|x) with T's estimate log q(z|x) ~ T(x, z_bar) + log r(z|x)."""
-        z_seed, moment_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        x = tf.convert_to_tensor(x)
-        return self.contrasted_terms(x, z_seed, self.moments(x, moment_seed))
+        return GaussianContrast(tf.stop_gradient(mean),
+                                tf.stop_gradient(tf.sqrt(variance + MIN_VARIANCE)))
 
     contrast_seeds = 1
 
-    def step_contrast(self, x, seeds) -> Moments:
+    def contrast(self, x, seeds) -> GaussianContrast:
+        """r(z|x): q's moments for the rows of x."""
         return self.moments(x, seeds[0])
-
-    def evaluation_contrast(self, x, seed) -> Moments:
-        return self.moments(tf.convert_to_tensor(x), seed)
-
-    def critic_log_q(self, x, z, moments: Moments):
-        """T's estimate of log q(z|x) at given z: T(x, z_bar) + log r(z|x)."""
-        return self.t(x, moments.normalise(z)) + moments.log_r(z)
-
-    def contrasted_terms(self, x, seed, moments: Moments) -> PosteriorTerms:
-        z = self.sample_posterior(x, seed)
-        log_px_given_z = bernoulli_log_likelihood(x, self.decoder(z))   # log p(x|z)
-        log_pz = standard_normal_log_density(z)                          # log p(z)
-        log_qz_given_x = self.critic_log_q(x, z, moments)                # T's log q(z|x)
-        return PosteriorTerms(log_px_given_z, log_pz, log_qz_given_x,
-                              log_px_given_z + log_pz - log_qz_given_x)
-
-    def adversary_input(self, z, moments: Moments):
-        """z_bar, against which T's negatives are eta ~ N(0, I)."""
-        return moments.normalise(z)

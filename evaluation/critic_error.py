@@ -65,12 +65,13 @@ def cell_of(z: np.ndarray, edges: np.ndarray) -> tuple:
 def critic_map(model, x, seed, samples: int = HISTOGRAM_SAMPLES,
                bins: int = HISTOGRAM_BINS) -> CriticMap:
     """The critic's error for one data point x [1, P] of a model with an adversary
-    (model.critic_log_q, model.evaluation_contrast) and a 2-D latent space."""
+    (model.critic_log_q, and model.contrast, the value T contrasts q with, avb.py) and a 2-D
+    latent space."""
     sample_seed, contrast_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     x_samples = tf.repeat(tf.convert_to_tensor(x), samples, 0)
     z = model.sample_posterior(x_samples, sample_seed)
-    contrast = model.evaluation_contrast(x_samples[:1], contrast_seed)
-    critic_at_samples = model.critic_log_q(x_samples, z, broadcast(contrast, samples)).numpy()
+    contrast = model.contrast(x_samples[:1], [contrast_seed])
+    critic_at_samples = model.critic_log_q(x_samples, z, contrast.repeat(samples)).numpy()
     z = z.numpy().astype(np.float64)
     edges, log_q, counts = histogram_log_q(z, bins)
     i, j, inside = cell_of(z, edges)
@@ -79,15 +80,7 @@ def critic_map(model, x, seed, samples: int = HISTOGRAM_SAMPLES,
     grid = np.stack(np.meshgrid(*centres, indexing="ij"), -1).reshape(-1, 2)
     critic_on_grid = model.critic_log_q(
         x_samples[:len(grid)], tf.constant(grid, tf.float32),
-        broadcast(contrast, len(grid))).numpy().reshape(bins, bins)
+        contrast.repeat(len(grid))).numpy().reshape(bins, bins)
     return CriticMap(edges, log_q, critic_on_grid,
                      float(np.mean(critic_at_samples[kept] - log_q[i[kept], j[kept]])),
                      float(kept.mean()))
-
-
-def broadcast(contrast, rows: int):
-    """The contrast of one data point (None, or per-row tensors of one row) for `rows` rows."""
-    if contrast is None:
-        return None
-    parts = [tf.repeat(part, rows, 0) for part in contrast]
-    return type(contrast)(*parts) if hasattr(contrast, "_fields") else tuple(parts)

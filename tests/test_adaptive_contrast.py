@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import data
 import registry
+from avb import GaussianContrast, PriorContrast
 from configs import AVBConfig
 from densities import gaussian_kl_to_standard_normal
 
@@ -56,3 +57,20 @@ def test_trained_adaptive_contrast_gives_the_closed_form_kl():
     # log r, or normalised with the wrong moments, errs by far more than 0.05.
     assert closed_form.max() - closed_form.min() > 1.0
     np.testing.assert_allclose(kl_estimate.numpy(), closed_form, atol=0.05)
+
+
+def test_the_contrast_values_normalise_z_and_know_their_log_density():
+    z = tf.constant([[0.5, -1.0], [2.0, 0.0]])
+    prior = PriorContrast()
+    np.testing.assert_array_equal(prior.normalise(z), z)
+    np.testing.assert_allclose(prior.log_density(z), -0.5 * np.sum(z.numpy() ** 2, 1)
+                               - np.log(2 * np.pi), rtol=1e-6)
+    assert prior.repeat(5) is prior
+    mean, std = tf.constant([[1.0, -1.0]]), tf.constant([[2.0, 0.5]])
+    gaussian = GaussianContrast(mean, std).repeat(2)
+    assert gaussian.mean.shape == (2, 2)
+    z_bar = gaussian.normalise(z).numpy()
+    np.testing.assert_allclose(z_bar, (z.numpy() - mean.numpy()) / std.numpy(), rtol=1e-6)
+    # log N(z; m, s^2) = log N(z_bar; 0, I) - sum log s
+    np.testing.assert_allclose(gaussian.log_density(z), prior.log_density(z_bar)
+                               - np.sum(np.log(std.numpy())), rtol=1e-5)

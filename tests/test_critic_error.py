@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from evaluation.critic_error import HISTOGRAM_SAMPLES, critic_map, histogram_log_q
+from avb import GaussianContrast
 from densities import gaussian_log_density
 
 MEAN, STD = np.array([0.7, -1.2], np.float32), np.array([0.3, 0.05], np.float32)
@@ -23,11 +24,11 @@ class GaussianQ:
     def sample_posterior(self, x, seed):
         return MEAN + STD * tf.random.stateless_normal([tf.shape(x)[0], 2], seed)
 
-    def evaluation_contrast(self, x, seed):
-        return (tf.constant([[1.0]]),)          # a per-row part, broadcast by critic_map
+    def contrast(self, x, seeds):
+        return GaussianContrast(tf.constant([[0.0]]), tf.constant([[1.0]]))   # one row
 
     def critic_log_q(self, x, z, contrast):
-        assert contrast[0].shape[0] == z.shape[0]
+        assert contrast.mean.shape[0] == z.shape[0]     # repeated for every row by critic_map
         log_var = tf.constant(2.0 * np.log(STD))
         return gaussian_log_density(z, MEAN, log_var) + self.offset
 
