@@ -219,6 +219,7 @@ def check(config: CheckConfig) -> int:
 
 
 def main(argv=None) -> None:
+    startup.catch_stop_signals()      # SIGTERM ends it as Ctrl-C does, the finished settings kept
     config = parse_args(argv)
     try:
         status = check(config)
