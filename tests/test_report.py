@@ -69,3 +69,11 @@ def test_every_link_in_the_readme_and_the_docs_resolves():
 
 def test_the_readme_fits_on_a_few_screens():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 300
+
+
+def test_every_results_table_in_the_docs_is_one_the_report_writes():
+    """A Markdown table outside a report block would be a number copied by hand."""
+    hand_made = [page.name for page in report.pages(ROOT)
+                 if any(line.startswith("|") for line in
+                        report.MARKER.sub("", page.read_text()).splitlines())]
+    assert hand_made == []
