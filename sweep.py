@@ -28,7 +28,6 @@ from harness.sweep_grid import applies, grid_item, parse_grid, skipped_settings
 from configs import OneLineErrorParser, dataset_name, positive_int, seed_value
 from harness.rundir import RunDirError
 
-ROOT = Path(__file__).resolve().parent
 CANCEL_WAIT_SECONDS = 120     # longest wait for cancelled runs to save before Ray stops
 POLL_SECONDS = 0.5            # longest wait on Ray before the driver handles a signal
 CONNECT_SECONDS = 5           # longest wait for a cluster's address to answer at all

@@ -10,7 +10,6 @@ import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
-import data
 import registry
 from harness import memory, rundir
 from configs import TrainConfig
