@@ -17,8 +17,7 @@ from configs import AVBConfig, VAEConfig
 from registry import make_config
 from harness.runstart import parse_run
 from data import load
-from tests.test_evaluation import ENTROPY_TOLERANCE
-from tests.test_scripts import TINY, loaded_input_counts
+from tests.conftest import ENTROPY_TOLERANCE, TINY, loaded_input_counts
 
 X_4PX = tf.constant(load("4px").x)
 SHARPNESS = 3.0      # logit scale of the soft quadrant decoder

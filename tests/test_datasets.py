@@ -8,7 +8,7 @@ import pytest
 import data
 from configs import AVBConfig, VAEConfig
 from registry import make_config
-from tests.test_scripts import TINY, run_script
+from tests.conftest import TINY, run_script
 
 
 @pytest.mark.parametrize("name,side", [("4px", 2), ("9px", 3), ("16px", 4), ("100px", 10)])

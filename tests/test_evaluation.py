@@ -8,13 +8,11 @@ from data import load
 from evaluation.entropy import KNN_SAMPLE_SIZES, entropy_check, knn_entropy
 from evaluation.final import implicit_elbo
 from evaluation.quadrature import exact_log_px, latent_grid
+from tests.conftest import ENTROPY_TOLERANCE
 
 # Across seeds the estimator's spread at 8000 samples is about 0.01 nats and its bias under 0.02
 # (a quadrant's corner costs the most); 0.04 leaves room for both and still catches a wrong
 # constant (log pi, a digamma off by one neighbour, a squared vs plain distance: all >= 0.1).
-ENTROPY_TOLERANCE = 0.04
-
-
 def gaussian_entropy(sigma):
     return 1.0 + math.log(2 * math.pi) + 2 * math.log(sigma)
 

@@ -19,21 +19,11 @@ from harness import training
 from configs import INT32_MAX, SEED_MAX, VAEConfig
 from harness.runstart import RunRequest
 from harness.rundir import read_history
-from tests.conftest import ROOT
-from tests.test_robustness import (assert_usage_error, saved_step, snapshot_files,
-                                   start_training, wait_for_rows)
-from tests.test_scripts import TINY, run_script
+from tests.conftest import (ROOT, TINY, assert_one_line, assert_usage_error, run_script,
+                            saved_step, snapshot_files, start_training, wait_for_rows)
 
 TINY_VAE = dict(steps=30, log_every=10, batch_size=32, posterior_samples=8, encoder_width=8,
                 decoder_width=8)
-
-
-def assert_one_line(result, status, *words):
-    assert result.returncode == status, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_a_second_writer_is_refused_and_changes_nothing(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import data
-from tests.test_refusals import assert_refused, entry_point
+from tests.conftest import assert_refused, entry_point, run_script
 
 # Known answers: the split is fixed by data.SPLIT_SEED and NumPy's PCG64, the same on every
 # machine; these are its first test classes and the on-pixel counts of the static images.
@@ -207,7 +207,6 @@ TINY_ADVERSARY = ["--adversary-width", "8", "--noise-dim", "3"]
 @pytest.fixture(scope="module")
 def digit_runs(tmp_path_factory):
     """VAE and AVB runs on digits, named as compare.py finds them."""
-    from tests.test_scripts import run_script
 
     root = tmp_path_factory.mktemp("runs")
     for model, extra in (("vae", []), ("avb", TINY_ADVERSARY)):
@@ -240,7 +239,6 @@ def test_a_digits_run_is_evaluated_on_held_out_images(digit_runs):
 
 
 def test_compare_draws_and_tabulates_digits_runs(digit_runs):
-    from tests.test_scripts import run_script
 
     result = run_script("compare.py", "--dataset", "digits", "--models", "vae", "avb",
                         "--runs-root", str(digit_runs))

@@ -13,37 +13,9 @@ import pytest
 from harness import rundir
 import sweep
 from configs import SEED_MAX
-from tests.conftest import ROOT
-from tests.test_sweep import TINY
+from tests.conftest import ROOT, SWEEP_TINY, assert_refused, entry_point
 
 LONG_NAME = "x" * 300          # longer than any file system's name limit (255 bytes)
-WHAT_LOADED = ("\nprint('LOADED', 'ray' in sys.modules, 'tensorflow' in sys.modules)")
-
-
-def entry_point(script: str, *args):
-    """Runs an entry point's main() in a fresh Python; (exit status, stderr, whether Ray and
-    TensorFlow were loaded)."""
-    module = script.removesuffix(".py").replace("/", ".")
-    code = ("import sys, importlib\n"
-            f"main = importlib.import_module({module!r}).main\n"
-            "try:\n    main(sys.argv[1:])\n    status = 0\n"
-            "except SystemExit as exit:\n    status = exit.code\n"
-            "print('STATUS', status)" + WHAT_LOADED)
-    result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
-    words = result.stdout.split()
-    status = int(words[words.index("STATUS") + 1])
-    loaded = words[words.index("LOADED") + 1:words.index("LOADED") + 3]
-    return status, result.stderr, loaded
-
-
-def assert_refused(status, stderr, loaded, *words):
-    lines = stderr.strip().splitlines()
-    assert status == 2 and len(lines) == 1 and "Traceback" not in stderr, stderr
-    assert all(word in lines[0] for word in words), lines[0]
-    assert loaded == ["False", "False"], "Ray or TensorFlow was loaded"
-
-
 @pytest.mark.parametrize("script,flag", [
     ("train_vae.py", "--out"), ("train_avb.py", "--out"), ("compare.py", "--runs-root"),
     ("compare.py", "--out"), ("compare.py", "--runs"), ("sweep.py", "--out"),
@@ -118,7 +90,7 @@ def test_a_stop_signal_during_the_sweeps_start_exits_130_and_the_same_command_re
         tmp_path, delay):
     out = tmp_path / "out"
     args = ["--models", "vae", "--datasets", "4px", "--seeds", "0", "--steps", "1000000",
-            "--out", str(out), *(f"--grid={k}={v[0]}" for k, v in TINY.items())]
+            "--out", str(out), *(f"--grid={k}={v[0]}" for k, v in SWEEP_TINY.items())]
     process = subprocess.Popen([sys.executable, "sweep.py", *args], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first_line = process.stdout.readline()

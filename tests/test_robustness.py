@@ -4,9 +4,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
@@ -15,24 +12,11 @@ import pytest
 from harness import rundir
 from harness import training
 from configs import VAEConfig
-from tests.conftest import ROOT
+from tests.conftest import (FAST, assert_usage_error, run_script, saved_step, snapshot_files,
+                            start_training, wait_for_rows)
 from harness.rundir import read_history
-from tests.test_scripts import TINY, run_script
 
-FAST = [*TINY[:2], "--log-every", "50", *TINY[4:]]   # TINY with fewer host round trips
 STOP_TIMEOUT = 120      # seconds a stopped run may take to save and exit before it counts as hung
-
-
-def snapshot_files(directory):
-    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
-
-
-def assert_usage_error(result, *words):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert word in lines[0]
 
 
 @pytest.mark.parametrize("flag,value,words", [
@@ -109,27 +93,6 @@ def test_resume_finishes_a_run_stopped_before_its_final_evaluation(finished_run,
     assert result.returncode == 0, result.stderr
     assert (out / "history.csv").read_bytes() == history
     assert json.loads((out / "metrics.json").read_text())["steps"] == saved_step(out)
-
-
-def start_training(out, *args):
-    """A tiny AVB run (one adversary step: the smallest program to compile) in a subprocess."""
-    return subprocess.Popen([sys.executable, "train_avb.py", *FAST, "--schedule", "constant",
-                             "--adversary-steps", "1", *args, "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_rows(path, n_rows, process, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        if path.exists() and len(read_history(path)) >= n_rows:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no {n_rows} history rows: {process.communicate()[1]}")
-
-
-def saved_step(out):
-    with np.load(out / rundir.STATE_FILE) as state:
-        return int(state["step"])
 
 
 def assert_consistent(out):

@@ -1,9 +1,6 @@
 """Smoke runs of the training scripts with tiny settings, and what a run directory holds."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,17 +10,10 @@ from harness import rundir
 from harness import training
 from configs import AVBConfig, VAEConfig
 from harness.rundir import read_history
-from tests.conftest import ROOT, script_help
+from tests.conftest import TINY, loaded_input_counts, run_script, script_help
 
-TINY = ["--steps", "30", "--log-every", "10", "--batch-size", "32", "--posterior-samples", "8",
-        "--encoder-width", "8", "--decoder-width", "8"]
 NETWORK_INPUTS = {"vae": {"encoder": 1, "decoder": 1},                  # x; z
                   "avb": {"encoder": 2, "decoder": 1, "adversary": 2}}  # [x, eps]; z; [x, z]
-
-
-def run_script(name, *args):
-    return subprocess.run([sys.executable, name, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
 
 
 @pytest.mark.parametrize("model,extra", [("vae", []), ("avb", ["--adversary-width", "8",
@@ -75,18 +65,6 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     assert np.isfinite(metrics["elbo"]) and len(metrics["posterior_gap_per_point"]) == 9
     # The coarser grid that tracks log p(x) during training agrees with the final evaluation.
     assert float(history[-1]["log_px"]) == pytest.approx(metrics["log_px"], abs=1e-3)
-
-
-def loaded_input_counts(paths, cwd):
-    """Loads saved networks in one isolated Python that cannot see this project's modules;
-    returns each one's number of inputs."""
-    code = ("import sys, keras\nfor path in sys.argv[1:]:\n"
-            "    print('INPUTS', len(keras.models.load_model(path).inputs))")
-    result = subprocess.run([sys.executable, "-I", "-c", code, *map(str, paths)], cwd=cwd,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return [int(line.split()[1]) for line in result.stdout.splitlines()
-            if line.startswith("INPUTS")]
 
 
 @pytest.mark.parametrize("script", ["train_vae.py", "train_avb.py"])

@@ -18,10 +18,8 @@ from harness import rundir
 import sweep
 from harness import training
 from configs import VAEConfig
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SWEEP_TINY
 
-TINY = {"encoder_width": (8,), "decoder_width": (8,), "batch_size": (32,),
-        "posterior_samples": (8,), "log_every": (10,)}
 GOOD_RATE, DIVERGING_RATE = 3e-3, 1e30
 STEPS = 30
 
@@ -36,7 +34,7 @@ def swept(tmp_path_factory):
     """A two-run sweep of the VAE on a local Ray instance: one good learning rate, one so
     large that training diverges."""
     config = sweep.Sweep(models=("vae",), datasets=("4px",), seeds=(0,), steps=STEPS,
-                         grid={"learning_rate": (GOOD_RATE, DIVERGING_RATE), **TINY},
+                         grid={"learning_rate": (GOOD_RATE, DIVERGING_RATE), **SWEEP_TINY},
                          out=str(tmp_path_factory.mktemp("sweep") / "out"))
     return config, sweep.run_sweep(config)
 
@@ -105,7 +103,7 @@ def test_ctrl_c_saves_the_running_runs_for_the_same_command(tmp_path):
     script, and the same sweep then resumes it."""
     out = tmp_path / "out"
     args = ["--models", "vae", "--datasets", "4px", "--seeds", "0", "--steps", "1000000",
-            "--out", str(out), *(f"--grid={k}={v[0]}" for k, v in TINY.items())]
+            "--out", str(out), *(f"--grid={k}={v[0]}" for k, v in SWEEP_TINY.items())]
     process = subprocess.Popen([sys.executable, "sweep.py", *args], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     history = next(iter(sweep.plan_runs(sweep_of(args)))).path / rundir.HISTORY_FILE
