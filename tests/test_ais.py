@@ -17,6 +17,9 @@ import tensorflow as tf
 
 from evaluation import ais
 
+# Its module fixture is built once: the module's tests run on one worker.
+pytestmark = pytest.mark.xdist_group("test_ais")
+
 # The closed-form case: z ~ N(0, I_D), y | z ~ N(A z, s^2 I_P), so p(y) = N(y; 0, A A^T + s^2 I).
 # The noise scales differ by 30 times between the points, and so do their posterior widths.
 LATENT_DIM = 4

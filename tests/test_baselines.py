@@ -19,6 +19,9 @@ from harness.runstart import parse_run
 from data import load
 from tests.conftest import ENTROPY_TOLERANCE, TINY, loaded_input_counts
 
+# Its module fixture is built once: the module's tests run on one worker.
+pytestmark = pytest.mark.xdist_group("test_baselines")
+
 X_4PX = tf.constant(load("4px").x)
 SHARPNESS = 3.0      # logit scale of the soft quadrant decoder
 

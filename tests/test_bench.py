@@ -1,14 +1,12 @@
 """The benchmark: its FLOP counts on cases counted by hand, and a smoke run of the script."""
 
 import json
-import subprocess
-import sys
 
 import tensorflow as tf
 
 import networks
 from benchmarks import measure, report
-from tests.conftest import ROOT
+from tests.conftest import call_main
 
 
 def test_flops_count_live_products_only():
@@ -37,12 +35,10 @@ def test_ais_gradient_flops_count_the_decoders_products_forward_and_back():
     assert measure.decoder_matmul_flops(decoder, rows) == 3 * 2 * rows * (3 * 4 + 4 * 5)
 
 
-def test_bench_script_writes_its_report(tmp_path):
+def test_bench_script_writes_its_report(tmp_path, capsys):
     out = tmp_path / "RESULTS.md"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--seconds", "0.05", "--models", "vae",
-         "--configs", "default", "--skip-runs", "--out", str(out)], cwd=ROOT,
-        capture_output=True, text=True, timeout=300)
+    result = call_main(capsys, "benchmarks/bench.py", "--seconds", "0.05", "--models", "vae",
+                       "--configs", "default", "--skip-runs", "--out", out)
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     assert "## Machine" in text and "Peak: **" in text
@@ -58,19 +54,17 @@ def test_bench_script_writes_its_report(tmp_path):
     assert "## AIS" in text and "leapfrog gradient evaluations per second" in text
 
     again = tmp_path / "again.md"
-    result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--from-json",
-                             str(tmp_path / "results.json"), "--out", str(again)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = call_main(capsys, "benchmarks/bench.py", "--from-json", tmp_path / "results.json",
+                       "--out", again)
     assert result.returncode == 0, result.stderr
     assert again.read_text() == text
 
 
-def test_bench_refuses_a_file_that_is_not_its_record(tmp_path):
+def test_bench_refuses_a_file_that_is_not_its_record(tmp_path, capsys):
     bad = tmp_path / "results.json"
     bad.write_text('{"machine": {}}')
-    result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--from-json", str(bad),
-                             "--out", str(tmp_path / "RESULTS.md")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = call_main(capsys, "benchmarks/bench.py", "--from-json", bad,
+                       "--out", tmp_path / "RESULTS.md")
     assert result.returncode == 2
     assert "not a results.json" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "RESULTS.md").exists()

@@ -1,6 +1,7 @@
 """A sweep joins a real Ray cluster started as the README says (`ray start --head`, with the
 token authentication Ray turns on by default), and a cluster it cannot reach is one line."""
 
+import contextlib
 import csv
 import os
 import signal
@@ -14,9 +15,15 @@ from pathlib import Path
 import pytest
 
 import sweep
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SWEEP_TINY, TINY_SETTINGS
+
+# Its module fixture is built once: the module's tests run on one worker.
+pytestmark = pytest.mark.xdist_group("test_cluster")
 
 HEAD_START_SECONDS = 90
+HEAD_STOP_SECONDS = 5          # then its processes are killed
+TINY_SWEEP = ["--steps", str(TINY_SETTINGS["steps"]),
+              *(f"--grid={k}={v[0]}" for k, v in SWEEP_TINY.items())]
 
 
 def free_port() -> int:
@@ -51,9 +58,12 @@ def head():
     yield f"127.0.0.1:{port}"
     os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=30)
+        process.wait(timeout=HEAD_STOP_SECONDS)
     except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):      # what is left of its group
         os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
     # What `ray stop` would remove: the file naming the latest head, which --address auto
     # (and a plain ray.init) would otherwise try to join after the head is gone.
     current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
@@ -68,7 +78,7 @@ def test_a_sweep_joins_a_cluster_started_with_ray_start_head(head, how, tmp_path
     out = tmp_path / "sweep"
     result = subprocess.run(
         [sys.executable, "sweep.py", "--address", address, "--models", "vae", "--datasets",
-         "4px", "--seeds", "0", "1", "--steps", "100", "--out", str(out)],
+         "4px", "--seeds", "0", "1", *TINY_SWEEP, "--out", str(out)],
         cwd=ROOT, env=without_auth_mode(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     with open(out / "summary.csv", newline="") as f:
@@ -110,7 +120,7 @@ def test_a_cluster_that_refuses_the_token_is_one_line(head, tmp_path):
     out = tmp_path / "sweep"
     result = subprocess.run(
         [sys.executable, "sweep.py", "--address", head, "--models", "vae", "--datasets", "4px",
-         "--seeds", "0", "--steps", "100", "--out", str(out)],
+         "--seeds", "0", *TINY_SWEEP, "--out", str(out)],
         cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

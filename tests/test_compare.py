@@ -1,11 +1,11 @@
 """compare.py: a smoke run on tiny runs (missing ones trained first), seed aggregation, the
 refusals of bad run directories, and the reported log p(x) against an independent quadrature."""
 
+import contextlib
 import csv
+import io
 import json
 import shutil
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import keras
@@ -13,15 +13,14 @@ import numpy as np
 import pytest
 
 import compare
-from harness import training
-from configs import VAEConfig
-from registry import make_config
 from data import load
-from tests.conftest import ROOT, script_help
+from tests.conftest import TINY_SETTINGS, call_main, copy_run as copy_cached_run
 
-TINY_STEPS = 40
+# Its module fixture is built once: the module's tests run on one worker.
+pytestmark = pytest.mark.xdist_group("test_compare")
+
 SEEDS = (0, 1)
-COMPARE_STDOUT = {}    # runs root -> what compare.py printed when it trained them
+COMPARE_STDOUT = {}    # runs root -> what compare.py printed when it compared them
 MODELS = ("vae", "avb", "avb-ac")      # compare.py's default set
 LABELS = {"vae": "VAE", "avb": "AVB", "avb-ac": "AVB+AC"}
 OUTPUTS = ("metrics.png", *(f"latent-{m}.{ext}" for m in MODELS for ext in ("png", "gif")),
@@ -30,17 +29,28 @@ OUTPUTS = ("metrics.png", *(f"latent-{m}.{ext}" for m in MODELS for ext in ("png
 
 
 @pytest.fixture(scope="module")
-def runs_root(tmp_path_factory):
-    """Tiny runs of both models, two seeds, on 4px: trained by compare.py, which finds them
-    missing, in a subprocess as a user runs it."""
+def runs_root(trained_run, tmp_path_factory):
+    """Tiny runs of the three models, two seeds, on 4px (copies of the cached ones), and
+    compare.py's comparison of them in runs_root/compare-4px."""
     root = tmp_path_factory.mktemp("runs")
-    result = subprocess.run(
-        [sys.executable, "compare.py", "--runs-root", str(root), "--seeds", *map(str, SEEDS),
-         "--train-steps", str(TINY_STEPS)], cwd=ROOT, capture_output=True, text=True,
-        timeout=900)    # guards a hang: it took 111 s on a slow 2-core machine, beside a worker
-    assert result.returncode == 0, result.stderr
-    COMPARE_STDOUT[root] = result.stdout
+    for model in MODELS:
+        for seed in SEEDS:
+            copy_cached_run(trained_run, f"{model}-4px-seed{seed}", root)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        compare.main(["--runs-root", str(root), "--seeds", *map(str, SEEDS)])
+    COMPARE_STDOUT[root] = printed.getvalue()
     return root
+
+
+def test_missing_runs_are_trained_first(tmp_path, capsys):
+    ended = call_main(capsys, "compare.py", "--runs-root", tmp_path, "--models", "vae",
+                      "--seeds", "0", "--train-steps", "10")
+    assert ended.returncode == 0, ended.stderr
+    assert f"{tmp_path / 'vae-4px-seed0'} is missing: training" in ended.stdout
+    config = json.loads((tmp_path / "vae-4px-seed0" / "config.json").read_text())
+    assert config["steps"] == 10 and config["seed"] == 0
+    assert f"wrote {tmp_path / 'compare-4px' / 'results.md'}" in ended.stdout
 
 
 def read_results(path):
@@ -48,14 +58,12 @@ def read_results(path):
         return {row["model"]: row for row in csv.DictReader(f)}
 
 
-def test_missing_runs_are_trained_and_every_file_is_written(runs_root):
+def test_every_file_is_written(runs_root):
     for model in MODELS:
         for seed in SEEDS:
-            assert f"{runs_root / f'{model}-4px-seed{seed}'} is missing: training" in \
-                COMPARE_STDOUT[runs_root]
             config = json.loads((runs_root / f"{model}-4px-seed{seed}" / "config.json")
                                 .read_text())
-            assert config["steps"] == TINY_STEPS and config["seed"] == seed
+            assert config["steps"] == TINY_SETTINGS["steps"] and config["seed"] == seed
     out = runs_root / "compare-4px"
     for name in OUTPUTS:
         assert (out / name).stat().st_size > 0
@@ -137,14 +145,12 @@ def test_bad_run_directories_are_one_line_errors(runs_root, tmp_path, capsys, da
     assert not out.exists()
 
 
-def test_runs_of_different_data_sets_are_refused(runs_root, tmp_path, capsys):
-    config = make_config(VAEConfig, dataset="9px", steps=10, log_every=10,
-                         out=str(tmp_path / "vae-9px"))
-    training.train(config, progress=False)
+def test_runs_of_different_data_sets_are_refused(runs_root, trained_run, tmp_path, capsys):
+    nine = trained_run("vae-9px-seed0")
     status, _, err = compare_main(capsys, "--runs", str(runs_root / "avb-4px-seed0"),
-                                  str(tmp_path / "vae-9px"), "--out", str(tmp_path / "c"))
+                                  str(nine), "--out", str(tmp_path / "c"))
     assert status == 2 and "different data sets" in err and "9px" in err and "4px" in err
-    status, _, err = compare_main(capsys, "--runs", str(tmp_path / "vae-9px"),
+    status, _, err = compare_main(capsys, "--runs", str(nine),
                                   "--dataset", "4px", "--out", str(tmp_path / "c"))
     assert status == 2 and "dataset 9px, not 4px" in err
     assert not (tmp_path / "c").exists()
@@ -192,9 +198,9 @@ def test_reported_log_px_matches_an_independent_quadrature(runs_root):
     assert metrics["log_px"] == pytest.approx(log_px.mean(), abs=1e-3)
 
 
-def test_help_explains_every_flag_without_importing_tensorflow():
-    text, imported = script_help("compare.py")
-    assert imported == [], imported
+def test_help_explains_every_flag(capsys):
+    """(That --help loads no TensorFlow: test_refusals, in a fresh Python.)"""
+    text = call_main(capsys, "compare.py", "--help").stdout
     for flag in ("--dataset", "--seeds", "--runs", "--runs-root", "--x-axis", "--train-steps",
                  "--out"):
         assert flag in text

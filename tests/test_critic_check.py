@@ -2,8 +2,6 @@
 closed-form KL; critic_check.py checks a saved run's q and refuses an implicit one."""
 
 import dataclasses
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,9 +10,8 @@ import tensorflow as tf
 import critic_check
 from evaluation import critic_fit
 import registry
-from harness import training
 from configs import CriticSetting
-from tests.conftest import ROOT, script_help
+from tests.conftest import call_main
 
 # Four data points (one-hot rows), each with its own Gaussian q(z|x), one of them narrow.
 X = np.eye(4, dtype=np.float32)
@@ -71,16 +68,9 @@ def test_settings_vary_one_flag_at_a_time_or_cross_with_grid():
         "steps=200"]
 
 
-@pytest.fixture(scope="module")
-def vae_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("critic-check") / "vae-4px"
-    config = registry.default_config("vae", dataset="4px", steps=200, log_every=100,
-                                     posterior_samples=8, out=str(out))
-    training.train(config, progress=False)
-    return out
-
-
-def test_the_check_of_a_saved_run_writes_its_tables(vae_run, tmp_path, capsys, monkeypatch):
+def test_the_check_of_a_saved_run_writes_its_tables(trained_run, tmp_path, capsys,
+                                                    monkeypatch):
+    vae_run = trained_run("vae-4px-seed0")
     monkeypatch.setattr(critic_check, "CHECK_STEPS", 100)   # the default setting's steps
     config = critic_check.CheckConfig(vae_run, {"steps": [50]}, seeds=(0,), samples=256,
                                       out=tmp_path / "check")
@@ -95,20 +85,19 @@ def test_the_check_of_a_saved_run_writes_its_tables(vae_run, tmp_path, capsys, m
     assert "steps=50: mean error" in capsys.readouterr().out
 
 
-def test_an_implicit_q_is_refused_in_one_line(tmp_path):
+def test_an_implicit_q_is_refused_in_one_line(tmp_path, capsys):
     run = tmp_path / "avb"
     run.mkdir()
     (run / "config.json").write_text('{"model": "avb", "dataset": "4px", "seed": 0, '
                                      '"steps": 1, "n_points": 4, "image_shape": [2, 2]}')
-    result = subprocess.run([sys.executable, "critic_check.py", str(run)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = call_main(capsys, "critic_check.py", run)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "implicit" in result.stderr
 
 
-def test_help_explains_every_flag_without_importing_tensorflow():
-    text, imported = script_help("critic_check.py")
-    assert imported == []
+def test_help_explains_every_flag(capsys):
+    """(That --help loads no TensorFlow: test_refusals, in a fresh Python.)"""
+    text = call_main(capsys, "critic_check.py", "--help").stdout
     for flag in ["--adversary-width", "--adversary-depth", "--adversary-learning-rate",
                  "--steps", "--batch-size", "--schedule", "--seeds", "--samples", "--grid",
                  "--out"]:

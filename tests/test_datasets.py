@@ -8,7 +8,7 @@ import pytest
 import data
 from configs import AVBConfig, VAEConfig
 from registry import make_config
-from tests.conftest import TINY, run_script
+from tests.conftest import TINY, call_main
 
 
 @pytest.mark.parametrize("name,side", [("4px", 2), ("9px", 3), ("16px", 4), ("100px", 10)])
@@ -39,9 +39,9 @@ def test_measured_defaults_stay_and_larger_sets_scale_the_9px_steps():
     assert make_config(AVBConfig, dataset="16px", steps=50).steps == 50
 
 
-def test_a_16px_run_trains_and_evaluates(tmp_path):
+def test_a_16px_run_trains_and_evaluates(tmp_path, capsys):
     out = tmp_path / "vae-16px"
-    result = run_script("train_vae.py", *TINY, "--dataset", "16px", "--out", str(out))
+    result = call_main(capsys, "train_vae.py", *TINY, "--dataset", "16px", "--out", out)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["optimum_log_px"] == pytest.approx(-np.log(16))

@@ -19,14 +19,13 @@ from harness import training
 from configs import INT32_MAX, SEED_MAX, VAEConfig
 from harness.runstart import RunRequest
 from harness.rundir import read_history
-from tests.conftest import (ROOT, TINY, assert_one_line, assert_usage_error, run_script,
-                            saved_step, snapshot_files, start_training, wait_for_rows)
-
-TINY_VAE = dict(steps=30, log_every=10, batch_size=32, posterior_samples=8, encoder_width=8,
-                decoder_width=8)
+from tests.conftest import (ROOT, TINY, TINY_SETTINGS as TINY_VAE, assert_one_line,
+                            assert_usage_error, call_main, saved_step, snapshot_files,
+                            start_training, wait_for_rows)
 
 
-def test_a_second_writer_is_refused_and_changes_nothing(tmp_path):
+@pytest.mark.slow
+def test_a_second_writer_is_refused_and_changes_nothing(tmp_path, capsys):
     """Overwrite, resume and compare.py while a run is being written: each is refused at once,
     naming the run and its writer, and the run's files stay byte for byte as they were."""
     out = tmp_path / "avb-4px-seed0"
@@ -36,12 +35,12 @@ def test_a_second_writer_is_refused_and_changes_nothing(tmp_path):
         process.send_signal(signal.SIGSTOP)      # holds the lock, writes nothing meanwhile
         before = snapshot_files(out)
         holder = [str(out), f"process {process.pid} on {socket.gethostname()}"]
-        assert_one_line(run_script("train_avb.py", *TINY, "--overwrite", "--out", str(out)),
+        assert_one_line(call_main(capsys, "train_avb.py", *TINY, "--overwrite", "--out", out),
                         2, *holder)
-        assert_one_line(run_script("train_avb.py", "--resume", "--steps", "100", "--out",
-                                   str(out)), 2, *holder)
+        assert_one_line(call_main(capsys, "train_avb.py", "--resume", "--steps", "100", "--out",
+                                  out), 2, *holder)
         for args in (["--runs-root", str(tmp_path), "--models", "avb"], ["--runs", str(out)]):
-            assert_one_line(run_script("compare.py", *args), 2, "in progress", *holder)
+            assert_one_line(call_main(capsys, "compare.py", *args), 2, "in progress", *holder)
         assert snapshot_files(out) == before
     finally:
         process.send_signal(signal.SIGCONT)
@@ -127,19 +126,20 @@ def test_a_full_disk_under_tensorboard_is_a_write_failure_not_memory(tmp_path, m
     ("compare.py", "--seeds", "-1"),
     ("compare.py", "--train-steps", str(INT32_MAX + 1)),
 ])
-def test_values_out_of_range_are_usage_errors(tmp_path, script, flag, value):
-    result = run_script(script, flag, value, "--out", str(tmp_path / "run"))
+def test_values_out_of_range_are_usage_errors(tmp_path, capsys, script, flag, value):
+    result = call_main(capsys, script, flag, value, "--out", tmp_path / "run")
     assert_usage_error(result, flag, value)
     assert not (tmp_path / "run").exists()
 
 
-def test_a_batch_beyond_memory_is_one_line_and_writes_nothing(tmp_path):
+def test_a_batch_beyond_memory_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
-    result = run_script("train_vae.py", "--batch-size", "2000000000", "--out", str(out))
+    result = call_main(capsys, "train_vae.py", "--batch-size", "2000000000", "--out", out)
     assert_one_line(result, 1, "not enough memory", "--batch-size 2000000000", "GiB")
     assert rundir.is_empty(out)
 
 
+@pytest.mark.slow
 def test_tensorflow_running_out_of_memory_is_one_line_and_no_crash(tmp_path):
     """Past the estimate (told there is memory enough), TensorFlow's own allocation fails: one
     line, exit status 1, and no abort in TensorFlow's teardown ("double free or corruption")."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import data
-from tests.conftest import assert_refused, entry_point, run_script
+from tests.conftest import assert_refused, call_main, copy_run
 
 # Known answers: the split is fixed by data.SPLIT_SEED and NumPy's PCG64, the same on every
 # machine; these are its first test classes and the on-pixel counts of the static images.
@@ -162,10 +162,10 @@ def test_an_unreadable_data_file_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("fault", ["missing", "not an npz", "wrong dtype"])
-def test_the_scripts_refuse_a_bad_data_file_before_writing(tmp_path, fault):
+def test_the_scripts_refuse_a_bad_data_file_before_writing(tmp_path, capsys, fault):
     path, out = bad_file(tmp_path, fault), tmp_path / "run"
-    assert_refused(*entry_point("train_vae.py", "--dataset", "mnist", "--data-file", str(path),
-                                "--out", str(out)), FAULTS[fault])
+    assert_refused(call_main(capsys, "train_vae.py", "--dataset", "mnist", "--data-file", path,
+                             "--out", out), FAULTS[fault])
     assert not out.exists()
 
 
@@ -179,41 +179,31 @@ def test_the_scripts_refuse_a_bad_data_file_before_writing(tmp_path, fault):
     ("train_vae.py", ["--dataset", "digits", "--binarisation", "grey"], ["invalid choice"]),
     ("compare.py", ["--dataset", "fashion"], ["'fashion' is not a data set name"]),
     ("sweep.py", ["--datasets", "digits", "fashion"], ["'fashion' is not a data set name"])])
-def test_bad_data_settings_are_one_line_before_writing(tmp_path, script, args, words):
+def test_bad_data_settings_are_one_line_before_writing(tmp_path, capsys, script, args, words):
     out = tmp_path / "out"
     flag = "--runs-root" if script == "compare.py" else "--out"
-    assert_refused(*entry_point(script, *args, flag, str(out)), *words)
+    assert_refused(call_main(capsys, script, *args, flag, out), *words)
     assert not out.exists()
 
 
-def test_compare_and_sweep_refuse_a_missing_mnist_file_before_training(tmp_path):
+def test_compare_and_sweep_refuse_a_missing_mnist_file_before_training(tmp_path, capsys):
     absent = str(tmp_path / "absent.npz")
-    assert_refused(*entry_point("compare.py", "--dataset", "mnist", "--data-file", absent,
-                                "--runs-root", str(tmp_path / "runs")), "no such file")
-    assert_refused(*entry_point("sweep.py", "--datasets", "mnist", "--data-file", absent,
-                                "--models", "vae", "--seeds", "0", "--out",
-                                str(tmp_path / "sweep")), "no such file")
+    assert_refused(call_main(capsys, "compare.py", "--dataset", "mnist", "--data-file", absent,
+                             "--runs-root", tmp_path / "runs"), "no such file")
+    assert_refused(call_main(capsys, "sweep.py", "--datasets", "mnist", "--data-file", absent,
+                             "--models", "vae", "--seeds", "0", "--out", tmp_path / "sweep"),
+                   "no such file")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 # A model trained and evaluated on digits with tiny settings, through every entry point.
 
-TINY_DIGITS = ["--dataset", "digits", "--steps", "30", "--log-every", "10", "--batch-size", "32",
-               "--posterior-samples", "4", "--encoder-width", "8", "--decoder-width", "8",
-               "--test-points", "20"]
-TINY_ADVERSARY = ["--adversary-width", "8", "--noise-dim", "3"]
-
-
-@pytest.fixture(scope="module")
-def digit_runs(tmp_path_factory):
-    """VAE and AVB runs on digits, named as compare.py finds them."""
-
-    root = tmp_path_factory.mktemp("runs")
-    for model, extra in (("vae", []), ("avb", TINY_ADVERSARY)):
-        result = run_script(f"train_{model}.py", *TINY_DIGITS, *extra, "--out",
-                            str(root / f"{model}-digits-seed0"))
-        assert result.returncode == 0, result.stderr
-    return root
+@pytest.fixture
+def digit_runs(trained_run, tmp_path):
+    """VAE and AVB runs on digits (copies of the cached ones), named as compare.py finds them."""
+    for model in ("vae", "avb"):
+        copy_run(trained_run, f"{model}-digits-seed0", tmp_path / "runs")
+    return tmp_path / "runs"
 
 
 def test_a_digits_run_is_evaluated_on_held_out_images(digit_runs):
@@ -230,7 +220,7 @@ def test_a_digits_run_is_evaluated_on_held_out_images(digit_runs):
     assert metrics["train_log_px"] < 0 and metrics["log_px_image_stderr"] > 0
     assert metrics["elbo"] <= metrics["log_px"] + 0.05
     with np.load(out / "posterior.npz") as posterior:
-        assert posterior["z"].shape == (3, 100, 4, 2)
+        assert posterior["z"].shape == (3, 100, 8, 2)
         assert posterior["shown_images"].shape == (100, 64)
         np.testing.assert_array_equal(posterior["shown_images"],
                                       data.shown_points(data.load("digits"))[0])
@@ -238,10 +228,9 @@ def test_a_digits_run_is_evaluated_on_held_out_images(digit_runs):
     assert "elbo_estimated_by_T" in avb and "elbo_converged_fraction" in avb
 
 
-def test_compare_draws_and_tabulates_digits_runs(digit_runs):
-
-    result = run_script("compare.py", "--dataset", "digits", "--models", "vae", "avb",
-                        "--runs-root", str(digit_runs))
+def test_compare_draws_and_tabulates_digits_runs(digit_runs, capsys):
+    result = call_main(capsys, "compare.py", "--dataset", "digits", "--models", "vae", "avb",
+                       "--runs-root", digit_runs)
     assert result.returncode == 0, result.stderr
     out = digit_runs / "compare-digits"
     text = (out / "results.md").read_text()
@@ -250,17 +239,3 @@ def test_compare_draws_and_tabulates_digits_runs(digit_runs):
     for name in ("metrics.png", "latent-vae.png", "latent-avb.gif", "posterior-avb.png",
                  "critic-avb.png"):
         assert (out / name).stat().st_size > 0
-
-
-def test_a_sweep_trains_on_digits(tmp_path):
-    import sweep
-
-    config = sweep.Sweep(models=("vae",), datasets=("digits",), seeds=(0,), steps=20,
-                         grid={"encoder_width": (8,), "decoder_width": (8,),
-                               "posterior_samples": (4,), "log_every": (10,),
-                               "test_points": (10,)},
-                         out=str(tmp_path / "sweep"))
-    result = sweep.run_sweep(config)
-    [outcome] = result.outcomes.values()
-    assert outcome["status"] == "finished", outcome
-    assert "| VAE | digits |" in (tmp_path / "sweep" / "summary.md").read_text()

@@ -18,7 +18,7 @@ from harness import monitor, rundir
 from tests.conftest import ROOT
 
 AIS_RUN = ("--dataset", "9px", "--latent-dim", "3", "--steps", "200", "--log-every", "100",
-           "--ais-steps", "3000", "--bdmc-points", "4")
+           "--ais-steps", "1000", "--bdmc-points", "4")
 STOP_WITHIN_SECONDS = 10
 
 

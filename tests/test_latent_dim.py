@@ -4,8 +4,6 @@ the latent picture; and what the new flags refuse."""
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,7 +17,10 @@ import registry
 from harness import rundir
 from harness import sweep_grid
 from harness import training
-from tests.conftest import ROOT
+from tests.conftest import call_main
+
+# Its module fixture is built once: the module's tests run on one worker.
+pytestmark = pytest.mark.xdist_group("test_latent_dim")
 
 D = 3
 TINY_AIS = {"ais_steps": 20, "ais_chains": 4, "bdmc_points": 4}
@@ -150,28 +151,11 @@ BAD_INPUTS = [
 ]
 
 
-def test_bad_latent_and_ais_settings_are_one_line_before_tensorflow_loads(tmp_path):
-    """Every case in one fresh Python: each main() must exit 2 with one line on stderr, and
-    none may load TensorFlow."""
-    code = f"""
-import contextlib, importlib, io, json, sys
-results = []
-for script, args in {[(s, a + ['--out', str(tmp_path / 'x')]) for s, a, _ in BAD_INPUTS]!r}:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            importlib.import_module(script[:-3]).main(args)
-            status = 0
-        except SystemExit as exit:
-            status = exit.code
-    results.append([status, err.getvalue()])
-print(json.dumps([results, 'tensorflow' in sys.modules]))
-"""
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
-    results, tensorflow_loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    for (script, args, words), (status, stderr) in zip(BAD_INPUTS, results):
-        lines = stderr.strip().splitlines()
-        assert status == 2 and len(lines) == 1 and words in lines[0], (script, args, stderr)
-    assert not tensorflow_loaded
+def test_bad_latent_and_ais_settings_are_one_line(tmp_path, capsys):
+    """Each main() exits 2 with one line on stderr, writing nothing (that none loads
+    TensorFlow: test_refusals, in a fresh Python)."""
+    for script, args, words in BAD_INPUTS:
+        ended = call_main(capsys, script, *args, "--out", tmp_path / "x")
+        lines = ended.stderr.strip().splitlines()
+        assert ended.returncode == 2 and len(lines) == 1 and words in lines[0], (script, args)
     assert not (tmp_path / "x").exists()

@@ -13,27 +13,27 @@ import pytest
 from harness import rundir
 import sweep
 from configs import SEED_MAX
-from tests.conftest import ROOT, SWEEP_TINY, assert_refused, entry_point
+from tests.conftest import ROOT, SWEEP_TINY, assert_refused, call_main, fresh_python
 
 LONG_NAME = "x" * 300          # longer than any file system's name limit (255 bytes)
 @pytest.mark.parametrize("script,flag", [
     ("train_vae.py", "--out"), ("train_avb.py", "--out"), ("compare.py", "--runs-root"),
     ("compare.py", "--out"), ("compare.py", "--runs"), ("sweep.py", "--out"),
     ("benchmarks/bench.py", "--out")])
-def test_a_name_too_long_is_one_line_for_every_entry_point(tmp_path, script, flag):
+def test_a_name_too_long_is_one_line_for_every_entry_point(tmp_path, capsys, script, flag):
     path = tmp_path / LONG_NAME / "run"
-    assert_refused(*entry_point(script, flag, str(path)), flag, "File name too long")
+    assert_refused(call_main(capsys, script, flag, path), flag, "File name too long")
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("script,flag", [
     ("sweep.py", "--out"), ("benchmarks/bench.py", "--out"), ("compare.py", "--runs")])
-def test_a_path_through_a_file_is_one_line(tmp_path, script, flag):
+def test_a_path_through_a_file_is_one_line(tmp_path, capsys, script, flag):
     (tmp_path / "a_file").write_text("keep")
     path = tmp_path / "a_file" / "run"
-    status, stderr, loaded = entry_point(script, flag, str(path))
-    assert_refused(status, stderr, loaded, flag, str(path))
-    assert "is a file" in stderr or "Not a directory" in stderr
+    ended = call_main(capsys, script, flag, path)
+    assert_refused(ended, flag, str(path))
+    assert "is a file" in ended.stderr or "Not a directory" in ended.stderr
     assert (tmp_path / "a_file").read_text() == "keep"
 
 
@@ -43,15 +43,60 @@ def test_a_path_through_a_file_is_one_line(tmp_path, script, flag):
     (["--cpus-per-run", "64"], ["--cpus-per-run 64", "CPUs"]),
     (["--cpus-per-run", "0"], ["--cpus-per-run", "positive integer"]),
 ])
-def test_sweep_refuses_bad_seeds_and_cpus_before_ray_starts(tmp_path, args, words):
+def test_sweep_refuses_bad_seeds_and_cpus_before_ray_starts(tmp_path, capsys, args, words):
     out = tmp_path / "sweep"
-    assert_refused(*entry_point("sweep.py", *args, "--out", str(out)), *words)
+    assert_refused(call_main(capsys, "sweep.py", *args, "--out", out), *words)
     assert not out.exists()
 
 
-def test_bench_refuses_a_bad_duration():
-    assert_refused(*entry_point("benchmarks/bench.py", "--seconds", "0"), "--seconds",
+def test_bench_refuses_a_bad_duration(capsys):
+    assert_refused(call_main(capsys, "benchmarks/bench.py", "--seconds", "0"), "--seconds",
                    "positive")
+
+
+def fresh_cases(tmp_path) -> dict:
+    """For each entry point: its --help, then usage errors of several kinds (a value, a data
+    set, a data file, a path, a grid), as the tests in this process check them one by one."""
+    out, absent = str(tmp_path / "out"), str(tmp_path / "absent.npz")
+    implicit = tmp_path / "avb"
+    implicit.mkdir()
+    (implicit / "config.json").write_text(
+        '{"model": "avb", "dataset": "4px", "seed": 0, "steps": 1, "n_points": 4, '
+        '"image_shape": [2, 2]}')
+    return {
+        "train_vae.py": [["--dataset", "10px"], ["--latent-dim", "0", "--out", out],
+                         ["--dataset", "mnist", "--data-file", absent, "--out", out],
+                         ["--out", str(tmp_path / LONG_NAME / "run")]],
+        "train_avb.py": [["--steps", "0"], ["--ais-start", "middle", "--out", out],
+                         ["--seed", str(SEED_MAX + 1), "--out", out]],
+        "compare.py": [["--dataset", "fashion", "--runs-root", out],
+                       ["--dataset", "mnist", "--data-file", absent, "--runs-root", out]],
+        "sweep.py": [["--seeds", "-1", "--out", out], ["--grid", "no_such_setting=1"],
+                     ["--cpus-per-run", "64", "--out", out],
+                     ["--datasets", "mnist", "--data-file", absent, "--models", "vae",
+                      "--seeds", "0", "--out", out]],
+        "benchmarks/bench.py": [["--seconds", "0"]],
+        "critic_check.py": [[str(implicit)]]}
+
+
+@pytest.mark.parametrize("script", ["train_vae.py", "train_avb.py", "compare.py", "sweep.py",
+                                    "benchmarks/bench.py", "critic_check.py"])
+def test_help_and_usage_errors_load_neither_tensorflow_nor_ray(tmp_path, script):
+    """In one fresh Python per entry point: --help and each usage error end as they should
+    (exit 0; exit 2 and one line), and neither TensorFlow nor Ray was loaded by the end, nor
+    anything written."""
+    cases = fresh_cases(tmp_path)[script]
+    listed = [["--print-config", "--out", str(tmp_path / "out")]] if script == "train_vae.py" \
+        else []
+    ended, ray, tensorflow = fresh_python(script, ["--help"], *listed, *cases)
+    help_, ok, errors = ended[0], ended[1:1 + len(listed)], ended[1 + len(listed):]
+    assert help_.returncode == 0 and "--help" in help_.stdout, help_
+    for ended in ok:          # --print-config: every setting listed, nothing trained
+        assert ended.returncode == 0 and ended.stdout.startswith("model: vae"), ended
+    for args, ended in zip(cases, errors):
+        assert_refused(ended)
+    assert (ray, tensorflow) == (False, False)
+    assert not (tmp_path / "out").exists()
 
 
 class FakeRay:
@@ -85,6 +130,7 @@ def test_a_cluster_without_a_node_big_enough_is_refused_and_a_busy_one_is_waited
 STOP_DELAYS = (0.0, 1.5, 5.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", STOP_DELAYS)
 def test_a_stop_signal_during_the_sweeps_start_exits_130_and_the_same_command_resumes(
         tmp_path, delay):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 
 import keras
@@ -12,8 +11,8 @@ import pytest
 from harness import rundir
 from harness import training
 from configs import VAEConfig
-from tests.conftest import (FAST, assert_usage_error, run_script, saved_step, snapshot_files,
-                            start_training, wait_for_rows)
+from tests.conftest import (FAST, assert_usage_error, call_main, copy_run, saved_step,
+                            snapshot_files, start_training, wait_for_rows)
 from harness.rundir import read_history
 
 STOP_TIMEOUT = 120      # seconds a stopped run may take to save and exit before it counts as hung
@@ -29,67 +28,66 @@ STOP_TIMEOUT = 120      # seconds a stopped run may take to save and exit before
     ("--adversary-learning-rate", "nan", ["--adversary-learning-rate", "positive"]),
     ("--learning-rate", "fast", ["--learning-rate", "positive"]),
 ])
-def test_bad_values_are_one_line_usage_errors(flag, value, words):
-    assert_usage_error(run_script("train_avb.py", flag, value), *words)
+def test_bad_values_are_one_line_usage_errors(capsys, flag, value, words):
+    assert_usage_error(call_main(capsys, "train_avb.py", flag, value), *words)
 
 
-def test_out_through_a_file_or_unwritable_is_refused(tmp_path):
+def test_out_through_a_file_or_unwritable_is_refused(tmp_path, capsys):
     (tmp_path / "a_file").write_text("keep")
-    assert_usage_error(run_script("train_vae.py", "--out", str(tmp_path / "a_file" / "run")),
+    assert_usage_error(call_main(capsys, "train_vae.py", "--out", tmp_path / "a_file" / "run"),
                        "is a file")
     # /sys refuses new entries even to root, unlike a directory without write permission.
-    assert_usage_error(run_script("train_vae.py", "--out", "/sys/run"), "cannot write")
+    assert_usage_error(call_main(capsys, "train_vae.py", "--out", "/sys/run"), "cannot write")
     assert (tmp_path / "a_file").read_text() == "keep"
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "vae"
-    result = run_script("train_vae.py", *FAST, "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
+@pytest.fixture
+def finished_run(trained_run, tmp_path):
+    """A finished tiny VAE run (a copy of the cached one)."""
+    return copy_run(trained_run, "vae-4px-seed0", tmp_path / "runs")
 
 
-def test_existing_run_is_kept_unless_overwrite(finished_run, tmp_path):
+def test_existing_run_is_kept_unless_overwrite(finished_run, tmp_path, capsys):
     before = snapshot_files(finished_run)
-    assert_usage_error(run_script("train_vae.py", *FAST, "--out", str(finished_run)),
+    assert_usage_error(call_main(capsys, "train_vae.py", *FAST, "--out", finished_run),
                        "--overwrite", "--resume")
     assert snapshot_files(finished_run) == before
 
-    (tmp_path / "notes.txt").write_text("not a run")
-    assert_usage_error(run_script("train_vae.py", *FAST, "--overwrite", "--out", str(tmp_path)),
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("not a run")
+    assert_usage_error(call_main(capsys, "train_vae.py", *FAST, "--overwrite", "--out", notes),
                        "holds no run")
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert [p.name for p in notes.iterdir()] == ["notes.txt"]
 
 
-def test_overwrite_replaces_the_run(finished_run, tmp_path):
-    out = tmp_path / "run"
-    shutil.copytree(finished_run, out)
+def test_overwrite_replaces_the_run(finished_run, capsys):
+    out = finished_run
     (out / "notes.txt").write_text("mine")
-    result = run_script("train_vae.py", *FAST, "--steps", "50", "--overwrite", "--out", str(out))
+    result = call_main(capsys, "train_vae.py", *FAST, "--steps", "50", "--overwrite", "--out",
+                       out)
     assert result.returncode == 0, result.stderr
     assert [row["step"] for row in read_history(out / "history.csv")] == [50]
     assert (out / "notes.txt").read_text() == "mine"
 
 
-def test_resume_refuses_changed_settings_and_missing_state(finished_run, tmp_path):
+def test_resume_refuses_changed_settings_and_missing_state(finished_run, tmp_path, capsys):
     before = snapshot_files(finished_run)
-    result = run_script("train_vae.py", "--resume", "--steps", "500", "--seed", "7",
-                        "--learning-rate", "0.01", "--out", str(finished_run))
+    result = call_main(capsys, "train_vae.py", "--resume", "--steps", "500", "--seed", "7",
+                       "--learning-rate", "0.01", "--out", finished_run)
     assert_usage_error(result, "seed: 0 -> 7", "learning_rate: 0.003 -> 0.01")
-    assert_usage_error(run_script("train_vae.py", "--resume", "--out", str(finished_run)),
+    assert_usage_error(call_main(capsys, "train_vae.py", "--resume", "--out", finished_run),
                        "already at step 30")
     assert snapshot_files(finished_run) == before
-    assert_usage_error(run_script("train_vae.py", "--resume", "--out", str(tmp_path / "none")),
+    assert_usage_error(call_main(capsys, "train_vae.py", "--resume", "--out", tmp_path / "none"),
                        "no saved run state")
 
 
-def test_resume_finishes_a_run_stopped_before_its_final_evaluation(finished_run, tmp_path):
-    out = tmp_path / "run"
-    shutil.copytree(finished_run, out)
+def test_resume_finishes_a_run_stopped_before_its_final_evaluation(finished_run, capsys):
+    out = finished_run
     (out / "metrics.json").unlink()
     history = (out / "history.csv").read_bytes()
-    result = run_script("train_vae.py", "--resume", "--out", str(out))
+    result = call_main(capsys, "train_vae.py", "--resume", "--out", out)
     assert result.returncode == 0, result.stderr
     assert (out / "history.csv").read_bytes() == history
     assert json.loads((out / "metrics.json").read_text())["steps"] == saved_step(out)
@@ -118,18 +116,23 @@ def stop_with(signum, out):
     return assert_consistent(out)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_run_and_saves_it(tmp_path):
     stop_with(signal.SIGTERM, tmp_path / "stopped")
 
 
-def test_sigint_stops_and_the_run_resumes_as_if_never_stopped(tmp_path):
+@pytest.mark.slow
+def test_sigint_stops_and_the_run_resumes_as_if_never_stopped(tmp_path, capsys):
     out = tmp_path / "stopped"
     stopped_at = stop_with(signal.SIGINT, out)
     total = str(stopped_at + 100)
-    resumed = run_script("train_avb.py", "--resume", "--steps", total, "--out", str(out))
+    resumed = call_main(capsys, "train_avb.py", "--resume", "--steps", total, "--out", out)
     assert resumed.returncode == 0, resumed.stderr
+    # The same settings as start_training's, trained here without a stop.
     reference = tmp_path / "reference"
-    assert start_training(reference, "--steps", total).wait(timeout=300) == 0
+    assert call_main(capsys, "train_avb.py", *FAST, "--schedule", "constant",
+                     "--adversary-steps", "1", "--steps", total,
+                     "--out", reference).returncode == 0
 
     def without_seconds(path):
         return [{k: v for k, v in row.items() if k != "seconds"} for row in read_history(path)]
@@ -141,7 +144,8 @@ def test_sigint_stops_and_the_run_resumes_as_if_never_stopped(tmp_path):
             np.testing.assert_array_equal(resumed_w, reference_w)
 
 
-def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path):
+@pytest.mark.slow
+def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path, capsys):
     out = tmp_path / "killed"
     # A kill can land inside a file's write: the file under its own name is then the old
     # whole one, and its temporary name is left until the resume's claim removes it.
@@ -154,14 +158,14 @@ def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path):
     assert all("" not in (row["step"], row["elbo"]) for row in history)
     step = saved_step(out)
     assert step <= int(history[-1]["step"])
-    resumed = run_script("train_avb.py", "--resume", "--steps", str(step + 20), "--log-every",
-                         "10", "--out", str(out))
+    resumed = call_main(capsys, "train_avb.py", "--resume", "--steps", step + 20, "--log-every",
+                        "10", "--out", out)
     assert resumed.returncode == 0, resumed.stderr
     assert assert_consistent(out) == step + 20
     assert not list(out.glob(rundir.TEMPORARY_GLOB))
 
 
-def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path):
+def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path, capsys):
     # At this learning rate the second Adam step overflows the VAE's weights.
     config = VAEConfig(steps=100, log_every=1, batch_size=32, posterior_samples=4,
                        encoder_width=8, decoder_width=8, learning_rate=1e30,
@@ -174,8 +178,8 @@ def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path):
     weights = keras.models.load_model(out / "decoder.keras").get_weights()
     assert all(np.isfinite(w).all() for w in weights)
 
-    result = run_script("train_vae.py", *FAST, "--learning-rate", "1e30", "--out",
-                        str(tmp_path / "nan_script"))
+    result = call_main(capsys, "train_vae.py", *FAST, "--learning-rate", "1e30", "--out",
+                       tmp_path / "nan_script")
     assert result.returncode == 1 and "NaN or Inf at step" in result.stderr
     assert "Traceback" not in result.stderr
 

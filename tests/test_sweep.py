@@ -13,15 +13,17 @@ import time
 import numpy as np
 import pytest
 
-from figures import plots
+from figures import plots, sweep_summary
 from harness import rundir
 import sweep
-from harness import training
 from configs import VAEConfig
-from tests.conftest import ROOT, SWEEP_TINY
+from tests.conftest import ROOT, SWEEP_TINY, TINY_SETTINGS, cached_config, call_main
+
+# Its module fixture is built once: the module's tests run on one worker.
+pytestmark = pytest.mark.xdist_group("test_sweep")
 
 GOOD_RATE, DIVERGING_RATE = 3e-3, 1e30
-STEPS = 30
+STEPS = TINY_SETTINGS["steps"]
 
 
 def history_without_seconds(path):
@@ -29,32 +31,36 @@ def history_without_seconds(path):
             for row in rundir.read_history(path / rundir.HISTORY_FILE)]
 
 
+# The module's one Ray start: a sweep of the VAE on a local Ray instance, on 4px and on
+# digits, at a good learning rate and at one so large that training diverges.
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    """A two-run sweep of the VAE on a local Ray instance: one good learning rate, one so
-    large that training diverges."""
-    config = sweep.Sweep(models=("vae",), datasets=("4px",), seeds=(0,), steps=STEPS,
+    config = sweep.Sweep(models=("vae",), datasets=("4px", "digits"), seeds=(0,), steps=STEPS,
                          grid={"learning_rate": (GOOD_RATE, DIVERGING_RATE), **SWEEP_TINY},
                          out=str(tmp_path_factory.mktemp("sweep") / "out"))
     return config, sweep.run_sweep(config)
 
 
-def plan_of(config, rate):
-    return next(p for p in sweep.plan_runs(config) if dict(p.settings)["learning_rate"] == rate)
+def plan_of(config, rate, dataset="4px"):
+    return next(p for p in sweep.plan_runs(config)
+                if dict(p.settings)["learning_rate"] == rate and p.dataset == dataset)
 
 
-def test_a_swept_run_equals_the_scripts_run(swept, tmp_path):
+def test_a_swept_run_equals_the_scripts_run(swept, trained_run):
+    """The good 4px run has the cached tiny run's settings: the same history, step for step,
+    as training.train gave that run in another process."""
     config, result = swept
     plan = plan_of(config, GOOD_RATE)
     assert result.outcomes[plan.path.name]["status"] == "finished"
     assert result.ray_startup > 0
     saved = json.loads((plan.path / rundir.CONFIG_FILE).read_text())
     assert saved["model"] == "vae" and saved["learning_rate"] == GOOD_RATE
-    direct = dataclasses.replace(plan.config(STEPS), out=str(tmp_path / "direct"))
-    training.train(direct, progress=False)
+    direct = trained_run("vae-4px-seed0")
+    assert dataclasses.replace(plan.config(STEPS), out="") == dataclasses.replace(
+        cached_config("vae-4px-seed0", direct), out="")
     history = history_without_seconds(plan.path)
     assert [row["step"] for row in history] == [10, 20, 30]
-    assert history == history_without_seconds(tmp_path / "direct")
+    assert history == history_without_seconds(direct)
 
 
 def test_a_failing_run_is_recorded_and_the_others_finish(swept):
@@ -63,16 +69,33 @@ def test_a_failing_run_is_recorded_and_the_others_finish(swept):
     assert result.outcomes[failed.path.name]["status"] == "failed"
     assert "NaN or Inf" in result.outcomes[failed.path.name]["error"]
     with open(config.out_dir() / "summary.csv") as f:
-        rows = {row["learning_rate"]: row for row in csv.DictReader(f)}
-    assert rows[str(DIVERGING_RATE)]["status"] == "failed"
-    assert "NaN or Inf" in rows[str(DIVERGING_RATE)]["error"]
-    good = rows[str(GOOD_RATE)]
+        rows = {(row["dataset"], row["learning_rate"]): row for row in csv.DictReader(f)}
+    assert rows["4px", str(DIVERGING_RATE)]["status"] == "failed"
+    assert "NaN or Inf" in rows["4px", str(DIVERGING_RATE)]["error"]
+    good = rows["4px", str(GOOD_RATE)]
     assert good["status"] == "finished" and float(good["log_px"]) < 0
     assert float(good["optimum_log_px"]) == pytest.approx(-1.3862944, abs=1e-6)
     assert good["elbo_converged"] == "True"    # a VAE's ELBO is exact
     assert "| VAE | 4px | 0 |" in (config.out_dir() / "summary.md").read_text()
     assert (config.out_dir() / "robustness-vae.png").stat().st_size > 0
-    assert not (config.out_dir() / "scaling.png").exists()    # one data set only
+    assert (config.out_dir() / "scaling.png").stat().st_size > 0    # two data sets
+
+
+def test_a_sweep_trains_on_digits(swept):
+    config, result = swept
+    plan = plan_of(config, GOOD_RATE, "digits")
+    assert result.outcomes[plan.path.name]["status"] == "finished", result.outcomes
+    assert "| VAE | digits |" in (config.out_dir() / "summary.md").read_text()
+
+
+def test_scaling_is_drawn_only_when_more_than_one_data_set_is_swept(tmp_path):
+    rows = [fake_row("9px", s, 1e-3, 8, -2.3) for s in (0, 1)]
+    grid = {"adversary_learning_rate": (1e-3,), "adversary_width": (8,)}
+    sweep_summary.write_figures(tmp_path, rows, grid, {"avb": list(grid)})
+    assert not (tmp_path / "scaling.png").exists()
+    sweep_summary.write_figures(tmp_path, [*rows, fake_row("4px", 0, 1e-3, 8, -1.4)], grid,
+                                {"avb": list(grid)})
+    assert (tmp_path / "scaling.png").stat().st_size > 0
 
 
 def test_running_the_sweep_again_trains_nothing(swept):
@@ -85,19 +108,17 @@ def test_running_the_sweep_again_trains_nothing(swept):
     assert "failed" in (config.out_dir() / "summary.md").read_text()
 
 
-def test_bad_grid_is_one_line_before_ray_starts():
+def test_bad_grid_is_one_line_before_ray_starts(capsys):
+    """(That it loads neither Ray nor TensorFlow: test_refusals, in a fresh Python.)"""
     for grid, expected in (["no_such_setting=1"], "not a setting"), \
             (["learning_rate=fast"], "positive number"), \
             (["activation=tanh"], "invalid choice"), (["learning_rate"], "SETTING=VALUE"):
-        code = ("import sys, sweep\ntry:\n    sweep.main(['--grid', *sys.argv[1:]])\n"
-                "except SystemExit as exit:\n    print('EXIT', exit.code, 'ray' in sys.modules,"
-                " 'tensorflow' in sys.modules)")
-        result = subprocess.run([sys.executable, "-c", code, *grid], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
-        assert result.stdout.split()[-4:] == ["EXIT", "2", "False", "False"], result.stderr
-        assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        result = call_main(capsys, "sweep.py", "--grid", *grid)
+        assert result.returncode == 2 and expected in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_the_running_runs_for_the_same_command(tmp_path):
     """SIGINT to the sweep cancels its tasks; a run in training saves, as on SIGINT to a
     script, and the same sweep then resumes it."""
