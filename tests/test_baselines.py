@@ -176,6 +176,7 @@ def test_flow_exact_elbo_agrees_with_the_nearest_neighbour_estimate(trained_flow
         assert estimate.value == pytest.approx(exact, abs=ENTROPY_TOLERANCE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,flags", [("iwae", ["--importance-samples", "4"]),
                                          ("flow", ["--posterior", "flow", "--flow-width", "4",
                                                    "--flow-layers", "2"])])

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import tensorflow as tf
 
 import networks
@@ -35,6 +36,7 @@ def test_ais_gradient_flops_count_the_decoders_products_forward_and_back():
     assert measure.decoder_matmul_flops(decoder, rows) == 3 * 2 * rows * (3 * 4 + 4 * 5)
 
 
+@pytest.mark.slow
 def test_bench_script_writes_its_report(tmp_path, capsys):
     out = tmp_path / "RESULTS.md"
     result = call_main(capsys, "benchmarks/bench.py", "--seconds", "0.05", "--models", "vae",

@@ -43,6 +43,7 @@ def runs_root(trained_run, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_missing_runs_are_trained_first(tmp_path, capsys):
     ended = call_main(capsys, "compare.py", "--runs-root", tmp_path, "--models", "vae",
                       "--seeds", "0", "--train-steps", "10")
@@ -58,6 +59,7 @@ def read_results(path):
         return {row["model"]: row for row in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_every_file_is_written(runs_root):
     for model in MODELS:
         for seed in SEEDS:
@@ -73,6 +75,7 @@ def test_every_file_is_written(runs_root):
     assert "| AVB |" in (out / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_seeds_are_aggregated_in_the_table(runs_root):
     rows = read_results(runs_root / "compare-4px" / "results.csv")
     assert set(rows) == set(LABELS.values())
@@ -101,6 +104,7 @@ def compare_main(capsys, *args):
     return status, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_existing_runs_are_compared_without_training(runs_root, tmp_path, capsys):
     status, out, err = compare_main(capsys, "--runs-root", str(runs_root), "--seeds", "1", "1",
                                     "--x-axis", "seconds", "--out", str(tmp_path / "c"))
@@ -125,6 +129,7 @@ def garble(path):
     path.write_bytes(b"PK\x03\x04 not a keras archive")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage,words", [
     (lambda run: shutil.rmtree(run), ["no such run directory"]),
     (lambda run: (run / "history.csv").unlink(), ["history.csv is missing"]),
@@ -145,6 +150,7 @@ def test_bad_run_directories_are_one_line_errors(runs_root, tmp_path, capsys, da
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_runs_of_different_data_sets_are_refused(runs_root, trained_run, tmp_path, capsys):
     nine = trained_run("vae-9px-seed0")
     status, _, err = compare_main(capsys, "--runs", str(runs_root / "avb-4px-seed0"),
@@ -156,6 +162,7 @@ def test_runs_of_different_data_sets_are_refused(runs_root, trained_run, tmp_pat
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_out_through_a_file_is_refused(runs_root, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     status, _, err = compare_main(capsys, "--runs-root", str(runs_root),
@@ -163,6 +170,7 @@ def test_out_through_a_file_is_refused(runs_root, tmp_path, capsys):
     assert status == 2 and "is a file" in err
 
 
+@pytest.mark.slow
 def test_an_unfinished_run_is_resumed(runs_root, tmp_path, capsys):
     shutil.copytree(runs_root / "vae-4px-seed0", tmp_path / "vae-4px-seed0")
     shutil.copytree(runs_root / "avb-4px-seed0", tmp_path / "avb-4px-seed0")
@@ -177,6 +185,7 @@ def test_an_unfinished_run_is_resumed(runs_root, tmp_path, capsys):
                                                                        abs=1e-6)
 
 
+@pytest.mark.slow
 def test_reported_log_px_matches_an_independent_quadrature(runs_root):
     """log p(x) = log sum over a fine grid of p(x|z) N(z; 0, I) dz, with the saved decoder
     loaded from disk, on a wider and finer grid than the evaluation uses."""
@@ -216,6 +225,7 @@ def test_bad_flag_values_are_one_line_usage_errors(capsys):
         assert all(word in err for word in words), err
 
 
+@pytest.mark.slow
 def test_a_diverging_elbo_is_shown_as_an_upper_estimate(runs_root, tmp_path, capsys):
     run = copy_run(runs_root, tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())

@@ -68,6 +68,7 @@ def test_settings_vary_one_flag_at_a_time_or_cross_with_grid():
         "steps=200"]
 
 
+@pytest.mark.slow
 def test_the_check_of_a_saved_run_writes_its_tables(trained_run, tmp_path, capsys,
                                                     monkeypatch):
     vae_run = trained_run("vae-4px-seed0")

@@ -39,6 +39,7 @@ def test_measured_defaults_stay_and_larger_sets_scale_the_9px_steps():
     assert make_config(AVBConfig, dataset="16px", steps=50).steps == 50
 
 
+@pytest.mark.slow
 def test_a_16px_run_trains_and_evaluates(tmp_path, capsys):
     out = tmp_path / "vae-16px"
     result = call_main(capsys, "train_vae.py", *TINY, "--dataset", "16px", "--out", out)

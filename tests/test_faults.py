@@ -60,6 +60,7 @@ def test_the_writer_lock_nests_in_one_process_and_readers_do_not_take_it(tmp_pat
     assert rundir.writer_of(tmp_path) is None and rundir.is_empty(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_failed_write_keeps_the_last_save_resumable(tmp_path, monkeypatch, capsys):
     """The run's second save (its last) fails at posterior.npz: one line naming the file and
     the cause, exit status 1, no temporary file, and the first save resumes bit for bit (with
@@ -103,6 +104,7 @@ def test_each_write_failure_names_the_file_and_cause_and_leaves_no_temporary(tmp
     assert os.listdir(tmp_path) == ["state.npz"] and path.read_text() == "last save"
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_tensorboard_is_a_write_failure_not_memory(tmp_path, monkeypatch,
                                                                      capsys):
     def full(*args, **kwargs):   # what TensorFlow raises when its events file cannot grow

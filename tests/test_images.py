@@ -206,6 +206,7 @@ def digit_runs(trained_run, tmp_path):
     return tmp_path / "runs"
 
 
+@pytest.mark.slow
 def test_a_digits_run_is_evaluated_on_held_out_images(digit_runs):
     import json
 
@@ -228,6 +229,7 @@ def test_a_digits_run_is_evaluated_on_held_out_images(digit_runs):
     assert "elbo_estimated_by_T" in avb and "elbo_converged_fraction" in avb
 
 
+@pytest.mark.slow
 def test_compare_draws_and_tabulates_digits_runs(digit_runs, capsys):
     result = call_main(capsys, "compare.py", "--dataset", "digits", "--models", "vae", "avb",
                        "--runs-root", digit_runs)

@@ -41,6 +41,7 @@ def runs(tmp_path_factory):
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_trains_with_a_three_dimensional_latent(runs, name):
     run = rundir.read_run(runs[name])
@@ -59,6 +60,7 @@ def test_every_model_trains_with_a_three_dimensional_latent(runs, name):
     assert all(row["log_px"] == "" for row in history)      # nothing tracked where D > 2
 
 
+@pytest.mark.slow
 def test_compare_shows_the_method_and_the_gap(runs, tmp_path, capsys):
     out = tmp_path / "compared"
     compare.main(["--runs", *map(str, runs.values()), "--out", str(out)])
@@ -84,6 +86,7 @@ def test_a_sweep_grid_over_the_latent_dimension(tmp_path):
         sweep_grid.parse_grid([("latent_dim", ["0"])], ("vae",))
 
 
+@pytest.mark.slow
 def test_a_run_saved_without_a_latent_dimension_reads_as_two(runs, tmp_path):
     old = tmp_path / "old"
     old.mkdir()
@@ -95,6 +98,7 @@ def test_a_run_saved_without_a_latent_dimension_reads_as_two(runs, tmp_path):
     assert read["latent_dim"] == 2 and read["log_px"] == "auto" and read["ais_steps"] == 1000
 
 
+@pytest.mark.slow
 def test_nonfinite_ais_weights_stop_the_run_naming_the_data_point(tmp_path, monkeypatch):
     likelihood_fn = ais.bernoulli_log_likelihood_fn
 

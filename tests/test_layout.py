@@ -35,6 +35,7 @@ def two_pixel_kind():
     data.unregister_kind(TWO_PIXELS)
 
 
+@pytest.mark.slow
 def test_a_data_set_of_another_kind_trains_evaluates_and_is_compared(two_pixel_kind, tmp_path,
                                                                      capsys):
     compare.main(["--runs-root", str(tmp_path), "--dataset", "two-pixel", "--models", "vae",

@@ -83,6 +83,7 @@ def registered():
     registry.unregister(SPEC.name)
 
 
+@pytest.mark.slow
 def test_a_model_defined_here_trains_evaluates_and_is_compared(registered, tmp_path, capsys):
     compare.main(["--runs-root", str(tmp_path), "--models", "vae", "fixed-var-vae",
                   "--train-steps", str(STEPS)])
@@ -107,6 +108,7 @@ def test_a_model_defined_here_trains_evaluates_and_is_compared(registered, tmp_p
     np.testing.assert_array_equal(again.history["elbo"], run.history["elbo"])
 
 
+@pytest.mark.slow
 def test_runs_of_one_model_with_other_settings_share_no_band(registered, tmp_path, capsys):
     for name, std in (("a", 0.3), ("b", 0.5)):
         training.train(FixedVarianceConfig(steps=20, log_every=10, posterior_samples=4,

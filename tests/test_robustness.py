@@ -47,6 +47,7 @@ def finished_run(trained_run, tmp_path):
     return copy_run(trained_run, "vae-4px-seed0", tmp_path / "runs")
 
 
+@pytest.mark.slow
 def test_existing_run_is_kept_unless_overwrite(finished_run, tmp_path, capsys):
     before = snapshot_files(finished_run)
     assert_usage_error(call_main(capsys, "train_vae.py", *FAST, "--out", finished_run),
@@ -61,6 +62,7 @@ def test_existing_run_is_kept_unless_overwrite(finished_run, tmp_path, capsys):
     assert [p.name for p in notes.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_run(finished_run, capsys):
     out = finished_run
     (out / "notes.txt").write_text("mine")
@@ -71,6 +73,7 @@ def test_overwrite_replaces_the_run(finished_run, capsys):
     assert (out / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_settings_and_missing_state(finished_run, tmp_path, capsys):
     before = snapshot_files(finished_run)
     result = call_main(capsys, "train_vae.py", "--resume", "--steps", "500", "--seed", "7",
@@ -83,6 +86,7 @@ def test_resume_refuses_changed_settings_and_missing_state(finished_run, tmp_pat
                        "no saved run state")
 
 
+@pytest.mark.slow
 def test_resume_finishes_a_run_stopped_before_its_final_evaluation(finished_run, capsys):
     out = finished_run
     (out / "metrics.json").unlink()
@@ -165,6 +169,7 @@ def test_a_killed_run_leaves_whole_files_and_resumes(tmp_path, capsys):
     assert not list(out.glob(rundir.TEMPORARY_GLOB))
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_and_keeps_the_last_finite_weights(tmp_path, capsys):
     # At this learning rate the second Adam step overflows the VAE's weights.
     config = VAEConfig(steps=100, log_every=1, batch_size=32, posterior_samples=4,

@@ -15,6 +15,7 @@ NETWORK_INPUTS = {"vae": {"encoder": 1, "decoder": 1},                  # x; z
                   "avb": {"encoder": 2, "decoder": 1, "adversary": 2}}  # [x, eps]; z; [x, z]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,extra", [("vae", []), ("avb", ["--adversary-width", "8",
                                                                "--noise-dim", "3",
                                                                "--adversary-steps", "1"])])
@@ -64,6 +65,7 @@ def test_script_writes_a_complete_run(tmp_path, model, extra):
     assert float(history[-1]["log_px"]) == pytest.approx(metrics["log_px"], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_saved_networks_load_without_the_project(trained_run, tmp_path):
     """Each model's saved networks, loaded in one Python that cannot see this project's
     modules, take the inputs the model gives them."""
@@ -97,6 +99,7 @@ def without_seconds(path):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in read_history(path)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["vae", "avb"])
 def test_same_seed_gives_the_same_history(tmp_path, trained_run, model):
     """A run trained here repeats, row for row, the cached run of its settings (trained by

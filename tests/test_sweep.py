@@ -46,6 +46,7 @@ def plan_of(config, rate, dataset="4px"):
                 if dict(p.settings)["learning_rate"] == rate and p.dataset == dataset)
 
 
+@pytest.mark.slow
 def test_a_swept_run_equals_the_scripts_run(swept, trained_run):
     """The good 4px run has the cached tiny run's settings: the same history, step for step,
     as training.train gave that run in another process."""
@@ -63,6 +64,7 @@ def test_a_swept_run_equals_the_scripts_run(swept, trained_run):
     assert history == history_without_seconds(direct)
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_recorded_and_the_others_finish(swept):
     config, result = swept
     failed = plan_of(config, DIVERGING_RATE)
@@ -81,6 +83,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(swept):
     assert (config.out_dir() / "scaling.png").stat().st_size > 0    # two data sets
 
 
+@pytest.mark.slow
 def test_a_sweep_trains_on_digits(swept):
     config, result = swept
     plan = plan_of(config, GOOD_RATE, "digits")
@@ -98,6 +101,7 @@ def test_scaling_is_drawn_only_when_more_than_one_data_set_is_swept(tmp_path):
     assert (tmp_path / "scaling.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_running_the_sweep_again_trains_nothing(swept):
     config, _ = swept
     history = plan_of(config, GOOD_RATE).path / rundir.HISTORY_FILE
