@@ -271,12 +271,12 @@ def ais_measurements(seconds: float, default_evaluation: bool) -> dict:
     config = registry.default_config(AIS_MODEL, dataset=AIS_DATASET, latent_dim=AIS_LATENT_DIM)
     model, x = new_model(AIS_MODEL, config)
     x = tf.constant(x)
-    log_likelihood = ais.bernoulli_log_likelihood_fn(model.decoder, x)
+    annealer = final.ais_annealer(model, config)
     start = final.ais_start(model, x, config)
 
     def run():
-        ais.forward(log_likelihood, start, config.latent_dim, AIS_THROUGHPUT_STEPS,
-                    config.ais_leapfrog_steps, config.ais_schedule)
+        ais.forward(annealer, x, start, config.latent_dim, AIS_THROUGHPUT_STEPS,
+                    config.ais_schedule)
     runs_per_second = calls_per_second(run, seconds)
     rows = config.ais_chains * int(x.shape[0])
     gradients = AIS_THROUGHPUT_STEPS * (config.ais_leapfrog_steps + 1)
@@ -287,8 +287,9 @@ def ais_measurements(seconds: float, default_evaluation: bool) -> dict:
     if default_evaluation:
         fresh = registry.get(AIS_MODEL).build(config, int(x.shape[1]))   # compiles anew
         begin = time.perf_counter()
-        final.ais_log_px(fresh, x, config, final.AIS_SEED)
-        final.bdmc_metrics(fresh, config)
+        annealer = final.ais_annealer(fresh, config)    # as the evaluation: one program
+        final.ais_log_px(fresh, x, config, final.AIS_SEED, annealer=annealer)
+        final.bdmc_metrics(fresh, config, annealer=annealer)
         record["default_evaluation_seconds"] = time.perf_counter() - begin
     return record
 

@@ -1,8 +1,9 @@
 """log p(x) of a latent-variable model by annealed importance sampling (AIS), with bidirectional
 Monte Carlo (BDMC) bounds on simulated data.
 
-The model is p(z) = N(0, I) and a likelihood given as a callable, log_likelihood(z) =
-log p(x_n | z) for z of shape [chains, N, D] -> [chains, N]: nothing here sees a Keras model.
+The model is p(z) = N(0, I) and a likelihood given as a callable, log_likelihood(z, x) =
+log p(x_n | z) for z of shape [chains, N, D] and data x [N, P] -> [chains, N]: nothing here sees
+a Keras model.
 
 AIS (Neal 2001) moves each chain from a normalised start p_0 (the prior, or a Gaussian q(z|x))
 to the unnormalised posterior p(z) p(x|z) through the intermediate densities
@@ -56,13 +57,13 @@ with C - 1 in the denominator); ess = (sum w~)^2 / sum w~^2.
 
 The whole annealing loop, for the chains of all data points at once, is one
 tf.function(jit_compile=True) (a tf.while_loop over temperatures, called for STEPS_PER_CALL
-temperatures at a time), built once per
-(log_likelihood, start.log_prob, leapfrog_steps) and cached. Its inputs are the schedule, the
+temperatures at a time), held by an Annealer: one per model and kind of start, which the
+evaluation builds once. Its inputs are the data x, the start's parameters, the schedule, the
 initial state, and the per-step seeds and jitters (drawn outside, as each random op inside adds
-compile time), padded to MIN_PADDED_STEPS or the next power of two, so forward and reverse runs
-and runs of different lengths share one XLA program. Compiling it takes about 5 s on a 2-core
-CPU, which on small problems is most of a run's time; a new callable (a new closure) compiles
-anew.
+compile time), padded to MIN_PADDED_STEPS or the next power of two, so that forward and reverse
+runs, runs on other data of the same shape, and runs of different lengths share one XLA
+program. Compiling it takes about 5 s on a 2-core CPU, which on small problems is most of a
+run's time. Nothing is cached by callable: an Annealer and its program go when it goes.
 
 Defaults (measured on the 2-core CPU, shared with other jobs while measuring). A run costs
 steps x (leapfrog_steps + 1) gradient evaluations per chain; at equal cost, more temperatures
@@ -87,7 +88,6 @@ for its whole AIS evaluation (BDMC included) with 16 chains, 15.4 s with 32 and 
 on a quiet 2-core machine.
 """
 
-import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -120,7 +120,6 @@ STEP_JITTER = 0.5
 ADAPTATION_STEPS = 2 ** 30
 SIGMOID_SHARPNESS = 4.0       # the delta of Wu et al.'s sigmoid schedule
 GEOMETRIC_START = 1e-4        # the geometric schedule's first positive beta
-CACHE_SIZE = 16               # compiled annealing loops kept
 # The schedule, seeds and jitters go to the compiled loop padded to a length of at least
 # MIN_PADDED_STEPS (else the next power of two), with the step count as a separate argument,
 # so that runs of different lengths share one XLA program (a compile is about 5 s here).
@@ -159,21 +158,33 @@ def schedule(name: str, steps: int) -> np.ndarray:
 
 
 class Start(NamedTuple):
-    """A normalised starting distribution for each data point's chains."""
+    """Where each data point's chains start: a normalised density, whose log is the
+    Annealer's start_log_prob(z, x, params), given by its own tensors params."""
     sample: Callable     # seed -> z [chains, N, D]
-    log_prob: Callable   # z [chains, N, D] -> [chains, N], normalised log density
+    params: tuple = ()   # start_log_prob's parameters (inputs of the compiled loop)
+
+
+def standard_normal_log_prob(z, x, params):
+    """The prior's log density N(z; 0, I), the start of prior_start: [chains, N]."""
+    return densities.standard_normal_log_density(z)
+
+
+def gaussian_log_prob(z, x, params):
+    """log N(z; mean, diag(exp(log_var))) per data point, params = (mean, log_var) [N, D]: the
+    start of gaussian_start."""
+    mean, log_var = params
+    return densities.gaussian_log_density(z, mean, log_var)
 
 
 def prior_start(chains: int, n_points: int, latent_dim: int) -> Start:
-    """Chains started at the prior N(0, I)."""
+    """Chains started at the prior N(0, I) (standard_normal_log_prob)."""
     return Start(
-        sample=lambda seed: tf.random.stateless_normal([chains, n_points, latent_dim], seed),
-        log_prob=densities.standard_normal_log_density)
+        sample=lambda seed: tf.random.stateless_normal([chains, n_points, latent_dim], seed))
 
 
 def gaussian_start(mean, log_var, chains: int = DEFAULT_CHAINS) -> Start:
-    """Chains started at a diagonal Gaussian q(z|x) = N(mean, diag(exp(log_var))) of each data
-    point; mean and log_var [N, D]."""
+    """Chains started at a diagonal Gaussian N(mean, diag(exp(log_var))) of each data point;
+    mean and log_var [N, D] (gaussian_log_prob)."""
     mean = tf.convert_to_tensor(mean, tf.float32)
     log_var = tf.convert_to_tensor(log_var, tf.float32)
     shape = tf.concat([[chains], tf.shape(mean)], 0)
@@ -181,16 +192,13 @@ def gaussian_start(mean, log_var, chains: int = DEFAULT_CHAINS) -> Start:
     def sample(seed):
         return mean + tf.exp(0.5 * log_var) * tf.random.stateless_normal(shape, seed)
 
-    return Start(sample=sample,
-                 log_prob=lambda z: densities.gaussian_log_density(z, mean, log_var))
+    return Start(sample=sample, params=(mean, log_var))
 
 
-def bernoulli_log_likelihood_fn(decoder, x):
-    """log p(x|z) for a decoder mapping z [batch, D] -> logits [batch, P] and binary data
-    x [N, P]: a callable z [chains, N, D] -> [chains, N]."""
-    x = tf.convert_to_tensor(x, tf.float32)
-
-    def log_likelihood(z):
+def bernoulli_log_likelihood_fn(decoder):
+    """log p(x|z) for a decoder mapping z [batch, D] -> logits [batch, P]: a callable
+    (z [chains, N, D], binary x [N, P]) -> [chains, N]."""
+    def log_likelihood(z, x):
         shape = tf.shape(z)
         logits = decoder(tf.reshape(z, [-1, shape[2]]))
         logits = tf.reshape(logits, tf.concat([shape[:2], [-1]], 0))
@@ -218,41 +226,53 @@ class NonFiniteWeights(ArithmeticError):
     """Some AIS weights are NaN or Inf; the message names the first such data point."""
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _annealer(log_likelihood, start_log_prob, leapfrog_steps: int):
-    """The compiled annealing loop over temperatures begin < k <= end: (begin, end, betas
-    [S + 1], z [chains, N, D], log weights [chains, N] float64, step_size [N, 1], summed
-    acceptance probability, seeds [S, 2], jitters [S, N, 1]) -> (z, log weights, summed
-    acceptance, step sizes) after those temperatures, for any padded length S >= end. A run
-    is a sequence of calls, each continuing from the state the last one returned, so that the
-    host can report progress and honour a stop between them (STEPS_PER_CALL).
+class Annealer:
+    """One model's compiled annealing loop (see the module doc), for a likelihood
+    log_likelihood(z, x), a kind of start start_log_prob(z, x, params) and a number of
+    leapfrog steps; the data and the start's parameters are inputs of each run."""
 
-    At each k the weight gains (betas[k] - betas[k-1]) (log target - log start) at z,
-    then one HMC transition invariant for the density at betas[k] moves z. Forward AIS passes
-    the schedule, reverse AIS the schedule reversed (its log weights then estimate
-    log 1 / p(x)). The seeds and jitters are drawn outside: each random op in the compiled
-    function adds about a second to XLA's compile time, the main cost on small problems."""
+    def __init__(self, log_likelihood, start_log_prob=standard_normal_log_prob,
+                 leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS):
+        self.log_likelihood, self.start_log_prob = log_likelihood, start_log_prob
+        self.leapfrog_steps = int(leapfrog_steps)
+        self.run = tf.function(self._run, jit_compile=True, reduce_retracing=True)
 
-    def log_target(z):
-        return densities.standard_normal_log_density(z) + log_likelihood(z)
+    def _run(self, begin, end, betas, x, params, z, log_w, step_size, accepted, seeds,
+             jitters):
+        """The temperatures begin < k <= end: (begin, end, betas [S + 1], x [N, P], the
+        start's params, z [chains, N, D], log weights [chains, N] float64, step_size [N, 1],
+        summed acceptance probability, seeds [S, 2], jitters [S, N, 1]) -> (z, log weights,
+        summed acceptance, step sizes) after those temperatures, for any padded length
+        S >= end. A run is a sequence of calls, each continuing from the state the last one
+        returned, so that the host can report progress and honour a stop between them
+        (STEPS_PER_CALL).
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
-    def run(begin, end, betas, z, log_w, step_size, accepted, seeds, jitters):
+        At each k the weight gains (betas[k] - betas[k-1]) (log target - log start) at z,
+        then one HMC transition invariant for the density at betas[k] moves z. Forward AIS
+        passes the schedule, reverse AIS the schedule reversed (its log weights then estimate
+        log 1 / p(x)). The seeds and jitters are drawn outside: each random op in the compiled
+        function adds about a second to XLA's compile time, the main cost on small problems."""
         betas = tf.cast(betas, z.dtype)
         # The increments use the betas that the transitions use, in float64.
         delta = tf.cast(betas[1:], tf.float64) - tf.cast(betas[:-1], tf.float64)
 
+        def log_start(z):
+            return self.start_log_prob(z, x, params)
+
+        def log_target(z):
+            return densities.standard_normal_log_density(z) + self.log_likelihood(z, x)
+
         def body(k, z, log_w, step_size, accepted):
             beta = betas[k + 1]
-            log_w += delta[k] * tf.cast(log_target(z) - start_log_prob(z), tf.float64)
+            log_w += delta[k] * tf.cast(log_target(z) - log_start(z), tf.float64)
 
             def log_density(z):
-                return (1.0 - beta) * start_log_prob(z) + beta * log_target(z)
+                return (1.0 - beta) * log_start(z) + beta * log_target(z)
 
             kernel = tfp.mcmc.SimpleStepSizeAdaptation(
                 tfp.mcmc.HamiltonianMonteCarlo(
                     target_log_prob_fn=log_density, step_size=step_size * jitters[k],
-                    num_leapfrog_steps=leapfrog_steps),
+                    num_leapfrog_steps=self.leapfrog_steps),
                 num_adaptation_steps=ADAPTATION_STEPS,
                 target_accept_prob=TARGET_ACCEPT_PROB,
                 adaptation_rate=ADAPTATION_RATE)
@@ -265,15 +285,14 @@ def _annealer(log_likelihood, start_log_prob, leapfrog_steps: int):
             lambda k, *_: k < end, body, (begin, z, log_w, step_size, accepted))
         return z, log_w, accepted, step_size
 
-    return run
-
 
 def _seed(seed):
     return tf.cast(tf.convert_to_tensor(seed), tf.int64)
 
 
-def _anneal(log_likelihood, start: Start, z, latent_dim, betas, leapfrog_steps, seed,
-            direction: str, report=no_report) -> AISResult:
+def _anneal(annealer: Annealer, x, start: Start, z, latent_dim, betas, seed, direction: str,
+            report=no_report) -> AISResult:
+    x = tf.convert_to_tensor(x, tf.float32)
     z = tf.convert_to_tensor(z, tf.float32)
     if z.shape.rank != 3 or z.shape[2] != latent_dim:
         raise ValueError(f"AIS states must be [chains, N, {latent_dim}], got {z.shape}")
@@ -286,15 +305,14 @@ def _anneal(log_likelihood, start: Start, z, latent_dim, betas, leapfrog_steps, 
     jitters = 1.0 + STEP_JITTER * tf.random.stateless_uniform([padded, n_points, 1],
                                                               jitter_seed, -1.0, 1.0)
     betas = np.concatenate([betas, np.full(padded - steps, betas[-1])])
-    run = _annealer(log_likelihood, start.log_prob, int(leapfrog_steps))
     betas = tf.constant(betas, tf.float64)
     log_w = tf.zeros([chains, n_points], tf.float64)
     accepted = tf.constant(0.0, tf.float32)
     for begin in range(0, steps, STEPS_PER_CALL):
         end = min(begin + STEPS_PER_CALL, steps)
-        z, log_w, accepted, step_size = run(tf.constant(begin, tf.int32),
-                                            tf.constant(end, tf.int32), betas, z, log_w,
-                                            step_size, accepted, seeds, jitters)
+        z, log_w, accepted, step_size = annealer.run(
+            tf.constant(begin, tf.int32), tf.constant(end, tf.int32), betas, x, start.params, z,
+            log_w, step_size, accepted, seeds, jitters)
         report(end, steps)
     log_w = log_w.numpy()
     bad = ~np.isfinite(log_w).all(0)
@@ -318,49 +336,45 @@ def _log_mean_exp(log_w):
     return top + np.log(np.mean(np.exp(log_w - top), 0))
 
 
-def forward(log_likelihood, start: Start, latent_dim: int, steps: int = DEFAULT_STEPS,
-            leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
+def forward(annealer: Annealer, x, start: Start, latent_dim: int, steps: int = DEFAULT_STEPS,
             schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
             report=no_report) -> AISResult:
-    """Forward AIS from start (beta = 0) to the posterior (beta = 1): log_px is a stochastic
-    lower bound on log p(x_n) for each data point. seed: a stateless seed, shape [2];
-    report(done, total) after each STEPS_PER_CALL temperatures."""
+    """Forward AIS on data x [N, P] from start (beta = 0) to the posterior (beta = 1): log_px
+    is a stochastic lower bound on log p(x_n) for each data point. seed: a stateless seed,
+    shape [2]; report(done, total) after each STEPS_PER_CALL temperatures."""
     start_seed, run_seed = tf.unstack(tf.random.experimental.stateless_split(_seed(seed), 2))
-    return _anneal(log_likelihood, start, start.sample(start_seed), latent_dim,
-                   schedule(schedule_name, steps), leapfrog_steps, run_seed, "forward", report)
+    return _anneal(annealer, x, start, start.sample(start_seed), latent_dim,
+                   schedule(schedule_name, steps), run_seed, "forward", report)
 
 
-def reverse(log_likelihood, start: Start, z_exact, latent_dim: int,
-            steps: int = DEFAULT_STEPS, leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
-            schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
-            report=no_report) -> AISResult:
-    """Reverse AIS from the posterior (beta = 1) to start (beta = 0), chains started at
-    z_exact [chains, N, D], an exact posterior sample: log_px = -log mean(reverse weights) is
-    a stochastic upper bound on log p(x_n)."""
+def reverse(annealer: Annealer, x, start: Start, z_exact, latent_dim: int,
+            steps: int = DEFAULT_STEPS, schedule_name: str = DEFAULT_SCHEDULE,
+            seed=DEFAULT_SEED, report=no_report) -> AISResult:
+    """Reverse AIS on data x from the posterior (beta = 1) to start (beta = 0), chains started
+    at z_exact [chains, N, D], an exact posterior sample: log_px = -log mean(reverse weights)
+    is a stochastic upper bound on log p(x_n)."""
     run_seed = tf.random.experimental.stateless_split(_seed(seed), 2)[1]
-    return _anneal(log_likelihood, start, z_exact, latent_dim,
-                   schedule(schedule_name, steps)[::-1].copy(), leapfrog_steps, run_seed,
-                   "reverse", report)
+    return _anneal(annealer, x, start, z_exact, latent_dim,
+                   schedule(schedule_name, steps)[::-1].copy(), run_seed, "reverse", report)
 
 
-def bdmc(simulate, make_log_likelihood, make_start, latent_dim: int,
-         steps: int = DEFAULT_STEPS, leapfrog_steps: int = DEFAULT_LEAPFROG_STEPS,
-         schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
+def bdmc(annealer: Annealer, simulate, make_start, latent_dim: int,
+         steps: int = DEFAULT_STEPS, schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
          report=no_report) -> BDMCResult:
     """Bidirectional Monte Carlo: simulate(seed) -> (x_sim [M, P], z_exact [M, D]) from the
     model's joint; forward AIS on x_sim gives lower bounds on log p(x_sim), reverse AIS from
-    z_exact upper bounds. make_log_likelihood(x) and make_start(x) give the log_likelihood
-    callable and the Start for those x. report(done, total) counts both runs' temperatures."""
+    z_exact upper bounds, both with the annealer's program. make_start(x) gives the Start for
+    those x. report(done, total) counts both runs' temperatures."""
     simulate_seed, forward_seed, reverse_seed = tf.unstack(
         tf.random.experimental.stateless_split(_seed(seed), 3))
     x_sim, z_exact = simulate(simulate_seed)
-    log_likelihood, start = make_log_likelihood(x_sim), make_start(x_sim)
-    lower = forward(log_likelihood, start, latent_dim, steps, leapfrog_steps, schedule_name,
-                    forward_seed, lambda done, total: report(done, 2 * total))
+    start = make_start(x_sim)
+    lower = forward(annealer, x_sim, start, latent_dim, steps, schedule_name, forward_seed,
+                    lambda done, total: report(done, 2 * total))
     chains = lower.log_weights.shape[0]
     z_exact = tf.convert_to_tensor(z_exact, tf.float32)
-    upper = reverse(log_likelihood, start, tf.broadcast_to(z_exact, [chains, *z_exact.shape]),
-                    latent_dim, steps, leapfrog_steps, schedule_name, reverse_seed,
+    upper = reverse(annealer, x_sim, start, tf.broadcast_to(z_exact, [chains, *z_exact.shape]),
+                    latent_dim, steps, schedule_name, reverse_seed,
                     lambda done, total: report(total + done, 2 * total))
     return BDMCResult(lower=lower.log_px, upper=upper.log_px,
                       gap=float(np.mean(upper.log_px - lower.log_px)))

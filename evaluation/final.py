@@ -146,15 +146,15 @@ def explicit_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes",
 
 
 def log_px_estimate(model, x, config: TrainConfig, seed_word: int, progress=no_progress,
-                    images: str = "") -> tuple:
+                    images: str = "", annealer=None) -> tuple:
     """(log p(x) per row of x, metrics.json's entries on how it was computed); seed_word keys
     AIS's randomness apart for each set of images evaluated, named by `images` in the
-    progress."""
+    progress; annealer: the model's AIS program (ais_annealer), built here if not given."""
     if config.log_px_method == "quadrature":
         report = progress(f"log p(x){images} by quadrature")
         return exact_log_px(model.decoder, x, report=report), {"log_px_method": "quadrature"}
     return ais_log_px(model, tf.constant(x), config, seed_word,
-                      progress(f"log p(x){images} by AIS"))
+                      progress(f"log p(x){images} by AIS"), annealer)
 
 
 def chunk_seed(seed, index: int):
@@ -216,7 +216,10 @@ def evaluate_run(model, dataset, config: TrainConfig, progress=no_progress) -> d
     on as many training images; see the module doc. Each phase reports to progress."""
     x_eval = data.test_images(dataset, config.evaluated_test_points)
     x_all, n_points = tf.constant(x_eval), len(x_eval)
-    log_px, log_px_metrics = log_px_estimate(model, x_eval, config, AIS_SEED, progress)
+    # One AIS program for every AIS run of this evaluation (ais.Annealer).
+    annealer = ais_annealer(model, config) if config.log_px_method == "ais" else None
+    log_px, log_px_metrics = log_px_estimate(model, x_eval, config, AIS_SEED, progress,
+                                             annealer=annealer)
     seed = tf.constant([config.seed, 1], tf.int64)
     point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, n_points))
     sizes = evaluation_sizes(dataset)
@@ -231,11 +234,12 @@ def evaluate_run(model, dataset, config: TrainConfig, progress=no_progress) -> d
                **elbo_metrics, "posterior_gap": float((log_px - elbo).mean()),
                "posterior_gap_per_point": (log_px - elbo).tolist()}
     if config.log_px_method == "ais":
-        metrics.update(bdmc_metrics(model, config, progress("BDMC on simulated data")))
+        metrics.update(bdmc_metrics(model, config, progress("BDMC on simulated data"),
+                                    annealer))
     if dataset.x_test is not None:
         train_log_px, train_metrics = log_px_estimate(
             model, data.training_subset(dataset, n_points), config, TRAIN_AIS_SEED, progress,
-            " of the training subset")
+            " of the training subset", annealer)
         metrics.update({"train_log_px": float(train_log_px.mean()),
                         "train_log_px_per_point": train_log_px.tolist(),
                         **{f"train_{key}": value for key, value in train_metrics.items()
@@ -288,11 +292,36 @@ MOMENT_SAMPLES = 1024        # draws of an implicit q whose moments make its AIS
 MIN_START_VARIANCE = 1e-6    # keeps the start a density where q's draws coincide
 
 
+def q_log_prob(model):
+    """log q(z|x) of a model whose q has a density, as an AIS start's log density:
+    (z [chains, N, D], x [N, P], no params) -> [chains, N]."""
+    def log_prob(z, x, params):
+        chains, n_points = tf.shape(z)[0], tf.shape(z)[1]
+        x_chains = tf.tile(x, [chains, 1])          # row c * N + n: chain c of point n
+        z = tf.reshape(z, [chains * n_points, -1])
+        return tf.reshape(model.log_q(x_chains, z), [chains, n_points])
+    return log_prob
+
+
+def ais_annealer(model, config: TrainConfig) -> ais.Annealer:
+    """The model's compiled AIS loop for the start config.ais_start picks (ais_start), built
+    once per evaluation and shared by all its AIS runs."""
+    if config.ais_start == "prior":
+        start_log_prob = ais.standard_normal_log_prob
+    elif not model.spec.exact_log_q:
+        start_log_prob = ais.gaussian_log_prob
+    else:
+        start_log_prob = q_log_prob(model)
+    return ais.Annealer(ais.bernoulli_log_likelihood_fn(model.decoder), start_log_prob,
+                        config.ais_leapfrog_steps)
+
+
 def ais_start(model, x, config: TrainConfig) -> ais.Start:
     """Where each data point's config.ais_chains chains start: the prior, or near the
     posterior: the model's own q(z|x) where q has a density, else (an implicit q) the
     Gaussian with the mean and variance of MOMENT_SAMPLES draws of q per data point, the
-    start the AVB authors' AIS uses, which is AC's r(z|x)."""
+    start the AVB authors' AIS uses, which is AC's r(z|x). Its log density is the one
+    ais_annealer gives the program."""
     chains, n_points = config.ais_chains, int(x.shape[0])
     if config.ais_start == "prior":
         return ais.prior_start(chains, n_points, model.latent_dim)
@@ -306,11 +335,7 @@ def ais_start(model, x, config: TrainConfig) -> ais.Start:
 
     def sample(seed):
         return tf.reshape(model.sample_posterior(x_chains, seed), [chains, n_points, -1])
-
-    def log_prob(z):
-        z = tf.reshape(z, [chains * n_points, -1])
-        return tf.reshape(model.log_q(x_chains, z), [chains, n_points])
-    return ais.Start(sample, log_prob)
+    return ais.Start(sample)
 
 
 def simulate(decoder, n_points: int, latent_dim: int, seed):
@@ -324,13 +349,15 @@ def simulate(decoder, n_points: int, latent_dim: int, seed):
 
 def ais_settings(model, config: TrainConfig) -> dict:
     return dict(latent_dim=model.latent_dim, steps=config.ais_steps,
-                leapfrog_steps=config.ais_leapfrog_steps, schedule_name=config.ais_schedule)
+                schedule_name=config.ais_schedule)
 
 
-def ais_log_px(model, x, config: TrainConfig, seed_word: int, report=ais.no_report) -> tuple:
+def ais_log_px(model, x, config: TrainConfig, seed_word: int, report=ais.no_report,
+               annealer=None) -> tuple:
     """(log p(x) per row of x by AIS, metrics.json's entries on it: each estimate's standard
-    error and effective sample size, and their means)."""
-    forward = ais.forward(ais.bernoulli_log_likelihood_fn(model.decoder, x),
+    error and effective sample size, and their means). annealer: ais_annealer's, built here
+    if not given."""
+    forward = ais.forward(annealer or ais_annealer(model, config), x,
                           ais_start(model, x, config),
                           seed=tf.constant([config.seed, seed_word], tf.int64),
                           report=report, **ais_settings(model, config))
@@ -346,12 +373,13 @@ def ais_log_px(model, x, config: TrainConfig, seed_word: int, report=ais.no_repo
                 "start": config.ais_start, "bdmc_points": config.bdmc_points}}
 
 
-def bdmc_metrics(model, config: TrainConfig, report=ais.no_report) -> dict:
-    """The BDMC bounds on AIS's error, measured on data simulated from the trained model."""
+def bdmc_metrics(model, config: TrainConfig, report=ais.no_report, annealer=None) -> dict:
+    """The BDMC bounds on AIS's error, measured on data simulated from the trained model, with
+    the annealer's program (ais_annealer's, built here if not given)."""
     bdmc = ais.bdmc(
+        annealer or ais_annealer(model, config),
         simulate=lambda seed: simulate(model.decoder, config.bdmc_points, model.latent_dim,
                                        seed),
-        make_log_likelihood=lambda x_sim: ais.bernoulli_log_likelihood_fn(model.decoder, x_sim),
         make_start=lambda x_sim: ais_start(model, x_sim, config),
         seed=tf.constant([config.seed, BDMC_SEED], tf.int64), report=report,
         **ais_settings(model, config))

@@ -1,13 +1,12 @@
 """AIS and BDMC (ais.py) against answers known in closed form or by quadrature.
 
 Each compiled annealing loop costs about 5 s of XLA compilation here (the runs themselves take
-well under 1 s), so the tests share them: every closed-form run uses one likelihood callable
-(its data in a variable, which the NaN test spoils for a while), and runs of up to
-ais.MIN_PADDED_STEPS steps, forward or reverse, share one program. Three loops are compiled:
-the prior start's, the Gaussian start's and the 2-D decoder's.
+well under 1 s), so the tests share them: the closed-form runs use one Annealer per kind of
+start, whose data are an input (the NaN test passes spoilt data to the same program), and runs
+of up to ais.MIN_PADDED_STEPS steps, forward or reverse, share one program. Three loops are
+compiled: the prior start's, the Gaussian start's and the 2-D decoder's.
 """
 
-import contextlib
 import math
 
 import keras
@@ -67,14 +66,18 @@ POSTERIOR_COV = np.array([np.linalg.inv(np.eye(LATENT_DIM) + A.T @ A / s ** 2) f
 POSTERIOR_MEAN = np.einsum("nde,pe,np->nd", POSTERIOR_COV, A, Y) / NOISE[:, None] ** 2
 
 _A, _NOISE = (tf.constant(v, tf.float32) for v in (A, NOISE[:, None]))
-# A variable, so that the NaN test can spoil one point's data without a new callable.
-_Y = tf.Variable(Y, dtype=tf.float32, trainable=False)
 
 
-def gaussian_log_likelihood(z):
-    """log N(y_n; A z, s_n^2 I) for z [chains, N, D] -> [chains, N]."""
-    scaled = (_Y - tf.einsum("cnd,pd->cnp", z, _A)) / _NOISE
+def gaussian_log_likelihood(z, y):
+    """log N(y_n; A z, s_n^2 I) for z [chains, N, D], y [N, P] -> [chains, N]."""
+    scaled = (y - tf.einsum("cnd,pd->cnp", z, _A)) / _NOISE
     return -0.5 * tf.reduce_sum(tf.square(scaled) + tf.math.log(2 * math.pi * _NOISE ** 2), -1)
+
+
+# One program per kind of start, shared by every closed-form test.
+PRIOR_ANNEALER = ais.Annealer(gaussian_log_likelihood, ais.standard_normal_log_prob,
+                              LEAPFROG_STEPS)
+GAUSSIAN_ANNEALER = ais.Annealer(gaussian_log_likelihood, ais.gaussian_log_prob, LEAPFROG_STEPS)
 
 
 def posterior_sample(seed):
@@ -89,8 +92,8 @@ def within_stderrs(result):
 
 @pytest.fixture(scope="module")
 def prior_run():
-    return ais.forward(gaussian_log_likelihood, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM),
-                       LATENT_DIM, STEPS, LEAPFROG_STEPS, "sigmoid", [1, 2])
+    return ais.forward(PRIOR_ANNEALER, Y, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM),
+                       LATENT_DIM, STEPS, "sigmoid", [1, 2])
 
 
 def test_forward_ais_from_the_prior_finds_the_closed_form_answer(prior_run):
@@ -108,30 +111,23 @@ def test_each_data_point_adapts_its_own_step_size(prior_run):
 def test_forward_ais_from_a_gaussian_start_finds_the_closed_form_answer():
     widened = np.log(np.einsum("ndd->nd", POSTERIOR_COV) * 1.5 ** 2)
     start = ais.gaussian_start(POSTERIOR_MEAN, widened, CHAINS)
-    result = ais.forward(gaussian_log_likelihood, start, LATENT_DIM, STEPS, LEAPFROG_STEPS,
-                         "sigmoid", [3, 4])
+    result = ais.forward(GAUSSIAN_ANNEALER, Y, start, LATENT_DIM, STEPS, "sigmoid", [3, 4])
     assert within_stderrs(result).all(), (result.log_px - TRUTH, result.stderr)
     # Starting near the posterior, the weights vary far less than from the prior.
     assert result.stderr.mean() < 0.5 * ais.forward(
-        gaussian_log_likelihood, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM), LATENT_DIM,
-        STEPS, LEAPFROG_STEPS, "sigmoid", [3, 4]).stderr.mean()
-
-
-def make_log_likelihood(x):
-    # BDMC's simulated data are Y itself (with z drawn from Y's exact posterior), so the
-    # likelihood of x is the shared callable: a new callable would compile a new loop.
-    np.testing.assert_array_equal(np.asarray(x), Y)
-    return gaussian_log_likelihood
+        PRIOR_ANNEALER, Y, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM), LATENT_DIM,
+        STEPS, "sigmoid", [3, 4]).stderr.mean()
 
 
 def test_bdmc_brackets_the_truth_and_its_gap_shrinks_with_more_steps():
+    # BDMC's simulated data are Y itself, with z drawn from Y's exact posterior.
     def simulate(seed):
-        return tf.constant(Y), tf.cast(posterior_sample(seed), tf.float32)
+        return tf.constant(Y, tf.float32), tf.cast(posterior_sample(seed), tf.float32)
 
     def bdmc(steps, seed):
-        return ais.bdmc(simulate, make_log_likelihood,
+        return ais.bdmc(PRIOR_ANNEALER, simulate,
                         lambda x: ais.prior_start(CHAINS, N_POINTS, LATENT_DIM), LATENT_DIM,
-                        steps, LEAPFROG_STEPS, "sigmoid", [seed, 6])
+                        steps, "sigmoid", [seed, 6])
 
     # A few steps leave the bounds far apart but noisy (a lucky chain can lift a lower bound
     # above the truth): they are averaged over BDMC_REPEATS runs, which share one compiled loop.
@@ -158,39 +154,40 @@ def test_ais_on_a_2d_decoder_matches_quadrature():
     top = log_joint.max(1)
     quadrature = top + np.log(np.exp(log_joint - top[:, None]).sum(1))
 
-    result = ais.forward(ais.bernoulli_log_likelihood_fn(decoder, x),
+    result = ais.forward(ais.Annealer(ais.bernoulli_log_likelihood_fn(decoder),
+                                      leapfrog_steps=LEAPFROG_STEPS), x,
                          ais.prior_start(DECODER_CHAINS, 4, 2), 2, DECODER_STEPS,
-                         LEAPFROG_STEPS, "sigmoid", [7, 8])
+                         "sigmoid", [7, 8])
     assert abs(np.mean(result.log_px - quadrature)) < QUADRATURE_TOLERANCE, (
         result.log_px - quadrature)
-
-
-@contextlib.contextmanager
-def nan_in_data_point(index):
-    _Y[index].assign(tf.fill([OBS_DIM], np.nan))
-    try:
-        yield
-    finally:
-        _Y.assign(Y)
 
 
 def test_nan_weights_name_the_data_point_in_both_directions():
     start = ais.prior_start(CHAINS, N_POINTS, LATENT_DIM)
     z = tf.broadcast_to(tf.cast(posterior_sample([1, 2]), tf.float32),
                         [CHAINS, N_POINTS, LATENT_DIM])
-    # FEW_STEPS, as in the BDMC test, whose compiled loop this reuses.
-    with nan_in_data_point(2):
-        with pytest.raises(ais.NonFiniteWeights,
-                           match=rf"data point 2 .*\(forward, {FEW_STEPS} steps\)"):
-            ais.forward(gaussian_log_likelihood, start, LATENT_DIM, FEW_STEPS, LEAPFROG_STEPS,
-                        "sigmoid", [1, 2])
-        with pytest.raises(ais.NonFiniteWeights,
-                           match=rf"data point 2 .*\(reverse, {FEW_STEPS} steps\)"):
-            ais.reverse(gaussian_log_likelihood, start, z, LATENT_DIM, FEW_STEPS,
-                        LEAPFROG_STEPS, "sigmoid", [1, 2])
-    # With the data restored the same runs are finite.
-    ais.forward(gaussian_log_likelihood, start, LATENT_DIM, FEW_STEPS, LEAPFROG_STEPS,
-                "sigmoid", [1, 2])
+    spoilt = Y.copy()
+    spoilt[2] = np.nan
+    # FEW_STEPS, as in the BDMC test, whose compiled loop this reuses (the data are an input).
+    with pytest.raises(ais.NonFiniteWeights,
+                       match=rf"data point 2 .*\(forward, {FEW_STEPS} steps\)"):
+        ais.forward(PRIOR_ANNEALER, spoilt, start, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+    with pytest.raises(ais.NonFiniteWeights,
+                       match=rf"data point 2 .*\(reverse, {FEW_STEPS} steps\)"):
+        ais.reverse(PRIOR_ANNEALER, spoilt, start, z, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+    # With the data whole the same runs are finite.
+    ais.forward(PRIOR_ANNEALER, Y, start, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+
+
+def test_one_program_serves_other_data_of_the_same_shape():
+    """The data are an input of the compiled loop: a run on other data traces nothing new."""
+    annealer = ais.Annealer(gaussian_log_likelihood, leapfrog_steps=LEAPFROG_STEPS)
+    start = ais.prior_start(CHAINS, N_POINTS, LATENT_DIM)
+    first = ais.forward(annealer, Y, start, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+    traced = annealer.run.experimental_get_tracing_count()
+    other = ais.forward(annealer, Y + 1.0, start, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+    assert annealer.run.experimental_get_tracing_count() == traced
+    assert not np.allclose(first.log_px, other.log_px)
 
 
 @pytest.mark.parametrize("name", ais.SCHEDULES)

@@ -23,6 +23,7 @@ def test_an_implicit_q_starts_at_the_gaussian_of_its_moments(tmp_path):
     z = start.sample(tf.constant([1, 2], tf.int64))
     assert z.shape == (5, 4, 3)
     expected = gaussian_log_density(z, mean, np.log(variance + final.MIN_START_VARIANCE))
-    np.testing.assert_allclose(start.log_prob(z), expected, rtol=1e-4, atol=1e-4)
+    log_prob = final.ais_annealer(model, config).start_log_prob(z, x, start.params)
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(start.sample(tf.constant([3, 4], tf.int64)).numpy().mean((0, 1)),
                                mean.mean(0), atol=5 * np.sqrt(variance.max() / 20))

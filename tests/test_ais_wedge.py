@@ -34,7 +34,7 @@ def test_ais_at_its_defaults_is_unbiased_on_wedge_posteriors():
     x = np.eye(PIXELS, dtype=np.float32)
     exact = quadrature.exact_log_px(wedge_decoder, x)
     copies = tf.constant(np.tile(x, [REPEATS, 1]))
-    result = ais.forward(ais.bernoulli_log_likelihood_fn(wedge_decoder, copies),
+    result = ais.forward(ais.Annealer(ais.bernoulli_log_likelihood_fn(wedge_decoder)), copies,
                          ais.prior_start(TrainConfig.ais_chains, len(copies), 2), 2,
                          seed=(11, 1))
     errors = (result.log_px.reshape(REPEATS, PIXELS) - exact).mean(1)   # one per repeat

@@ -102,10 +102,13 @@ def test_a_run_saved_without_a_latent_dimension_reads_as_two(runs, tmp_path):
 def test_nonfinite_ais_weights_stop_the_run_naming_the_data_point(tmp_path, monkeypatch):
     likelihood_fn = ais.bernoulli_log_likelihood_fn
 
-    def nan_at_point_2(decoder, x):
-        log_likelihood = likelihood_fn(decoder, x)
-        bad = tf.one_hot(2, int(x.shape[0]), on_value=np.nan, off_value=0.0)
-        return lambda z: log_likelihood(z) + bad
+    def nan_at_point_2(decoder):
+        log_likelihood = likelihood_fn(decoder)
+
+        def spoilt(z, x):
+            bad = tf.one_hot(2, tf.shape(x)[0], on_value=np.nan, off_value=0.0)
+            return log_likelihood(z, x) + bad
+        return spoilt
     monkeypatch.setattr(ais, "bernoulli_log_likelihood_fn", nan_at_point_2)
     config = registry.default_config("vae", latent_dim=D, out=str(tmp_path / "nan"), **TINY)
     with pytest.raises(training.NonFiniteError, match="data point 2.*keeps its save at step 20"):
