@@ -30,7 +30,8 @@ from harness.rundir import RunDirError
 from harness.runstart import resumed_config
 
 RESULT_COLUMNS = ("model", "dataset", "latent_dim", "seeds", "log_px_method", "log_px",
-                  "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "log_px_image_stderr",
+                  "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "bdmc_gap_stderr",
+                  "log_px_image_stderr",
                   "train_log_px", "optimum_log_px",
                   "elbo", "elbo_converged", rundir.CRITIC_ELBO, "posterior_gap",
                   "train_seconds", "steps_per_second")
@@ -208,13 +209,16 @@ def elbo_text(row: dict) -> str:
 
 
 def log_px_text(row: dict) -> str:
-    """The mean log p(x), its spread over seeds, and for AIS its standard error and BDMC gap."""
+    """The mean log p(x), its spread over seeds, and for AIS its standard error and the BDMC
+    gap with its own standard error (runs from before it was recorded show none)."""
     text = number(row["log_px"])
     if len(row["seeds"].split()) > 1:
         text += f" ({number(row['log_px_min'])} to {number(row['log_px_max'])})"
     if row["log_px_method"] == "ais":
+        gap_stderr = row["bdmc_gap_stderr"]
         text += (f" +- {number(row['log_px_stderr'])}, AIS, BDMC gap "
-                 f"{number(row['bdmc_gap'])}")
+                 f"{number(row['bdmc_gap'])}"
+                 + ("" if gap_stderr is None else f" +- {number(gap_stderr)}"))
     return text
 
 

@@ -278,7 +278,8 @@ def ais_measurements(seconds: float, default_evaluation: bool) -> dict:
         ais.forward(annealer, x, start, config.latent_dim, AIS_THROUGHPUT_STEPS,
                     config.ais_schedule)
     runs_per_second = calls_per_second(run, seconds)
-    rows = config.ais_chains * int(x.shape[0])
+    # The pilot chains that adapt the step sizes are computed too.
+    rows = (config.ais_chains + ais.pilot_chains(config.ais_chains)) * int(x.shape[0])
     gradients = AIS_THROUGHPUT_STEPS * (config.ais_leapfrog_steps + 1)
     record = {"dataset": AIS_DATASET, "latent_dim": AIS_LATENT_DIM, "rows": rows,
               "gradient_evaluations_per_second": runs_per_second * gradients * rows,

@@ -20,20 +20,25 @@ Why not tfp.mcmc.sample_annealed_importance_chain: it has only the linear schedu
 the kernel results of one temperature (the log density and its gradient, computed under the
 previous beta) to the next temperature's transition, which then starts from a stale density
 and gradient. Here each temperature gets its own kernel whose bootstrap_results evaluates the
-density and gradient under the new beta, and only the adapted step size is carried over.
+density and gradient under the new beta, and only the step size is carried over.
 
-Step sizes: each data point has its own step size, shared by its chains, adapted after every
-transition by tfp.mcmc.SimpleStepSizeAdaptation towards TARGET_ACCEPT_PROB (multiplied or
-divided by 1 + ADAPTATION_RATE). The step size tensor has shape [N, 1] for states
-[chains, N, D]: tfp averages the acceptance probability over the leading state axes that the
-step size lacks (here the chains axis) and keeps those it has (the data points), so a narrow
-posterior does not shrink the steps of a broad one. Each transition uses the adapted step size
-times a random factor (STEP_JITTER). The step size is a function of the chains' past, which
-AIS's proof does not allow for; on the closed-form case of tests/test_ais.py the mean weight of
-640 chains (40 runs) is within its standard error of the truth, so any bias this leaves is far
-below the estimator's noise. The adaptation also couples a point's chains, so the standard
-error (which treats them as independent) is approximate; it is also unreliable when the ESS is
-near 1 (one chain carries the estimate), where it cannot exceed about 1 nat.
+Step sizes, and why every transition leaves its density invariant: each data point has its own
+step size, shared by its chains. A forward run carries, beside the chains whose weights it
+uses, PILOT_FRACTION as many pilot chains (at least MIN_PILOT_CHAINS), drawn from the same
+start with their own seeds and moved by the same transitions. After each transition the step
+size moves towards TARGET_ACCEPT_PROB (multiplied or divided by 1 + ADAPTATION_RATE, the rule
+of tfp.mcmc.SimpleStepSizeAdaptation) on the pilot chains' mean acceptance probability alone;
+the weighted chains never feed it. So the step size used at each temperature is a function of
+the data and the pilot chains' randomness only, which is independent of the weighted chains;
+given it, every transition of a weighted chain is an HMC kernel with a fixed step size (times
+a jitter drawn independently of every state, STEP_JITTER), which leaves its intermediate
+density invariant, and Neal's proof gives an unbiased weight given the step sizes, hence
+unbiased overall. The pilot chains' weights are discarded. A reverse run adapts nothing: it
+takes the step sizes a forward run on the same data recorded at each temperature (BDMC's
+forward run), which depend on the data and that run's pilot only, not on the exact posterior
+sample the reverse chains start from. Each point's chains are then independent given the step
+sizes, so the standard error (which treats them as independent) holds; it is unreliable when
+the ESS is near 1 (one chain carries the estimate), where it cannot exceed about 1 nat.
 
 Schedules (SCHEDULES), all with beta_0 = 0 and beta_T = 1:
 - "sigmoid": beta_i = (s(i) - s(0)) / (s(T) - s(0)) with s(i) = sigmoid(SIGMOID_SHARPNESS
@@ -108,6 +113,9 @@ DEFAULT_SEED = (0, 0)
 INITIAL_STEP_SIZE = 0.1       # for every data point at beta = 0; adapted from there
 TARGET_ACCEPT_PROB = 0.65     # HMC's optimal acceptance rate (Neal 2011) is about 0.65
 ADAPTATION_RATE = 0.02        # step size times or divided by 1.02 after each transition
+# Pilot chains per weighted chain, and their least number: only they adapt the step sizes.
+PILOT_FRACTION = 1 / 8
+MIN_PILOT_CHAINS = 4
 # Each transition's step sizes are the adapted ones times a factor drawn uniformly from
 # 1 -+ STEP_JITTER (one per data point, independent of the state, so every transition still
 # leaves its density invariant). A fixed number of leapfrog steps times a fixed step size can
@@ -115,9 +123,6 @@ ADAPTATION_RATE = 0.02        # step size times or divided by 1.02 after each tr
 # started; the jitter breaks that (on a near-Gaussian posterior it halves the standard error
 # at 3 or 4 leapfrog steps).
 STEP_JITTER = 0.5
-# The adaptation's step counter restarts with each temperature's bootstrap_results, so this
-# only has to exceed one: every transition adapts.
-ADAPTATION_STEPS = 2 ** 30
 SIGMOID_SHARPNESS = 4.0       # the delta of Wu et al.'s sigmoid schedule
 GEOMETRIC_START = 1e-4        # the geometric schedule's first positive beta
 # The schedule, seeds and jitters go to the compiled loop padded to a length of at least
@@ -213,17 +218,28 @@ class AISResult(NamedTuple):
     ess: np.ndarray         # [N] effective sample size (sum w)^2 / sum w^2 over chains
     log_weights: np.ndarray  # [chains, N] (of a reverse run: its weights estimate 1 / p(x))
     acceptance: float       # mean HMC acceptance probability over all steps and chains
-    step_size: np.ndarray   # [N] final step sizes
+    step_sizes: np.ndarray  # [steps, N] the step size of each temperature (before jitter)
+
+    @property
+    def step_size(self) -> np.ndarray:
+        """[N] the step sizes of the last temperature."""
+        return self.step_sizes[-1]
 
 
 class BDMCResult(NamedTuple):
     lower: np.ndarray  # [M] forward AIS on the simulated data
     upper: np.ndarray  # [M] reverse AIS
     gap: float         # mean(upper - lower)
+    gap_stderr: float  # its standard error over the simulated points
 
 
 class NonFiniteWeights(ArithmeticError):
     """Some AIS weights are NaN or Inf; the message names the first such data point."""
+
+
+def pilot_chains(chains: int) -> int:
+    """The pilot chains that adapt the step sizes of a forward run of `chains` chains."""
+    return max(MIN_PILOT_CHAINS, math.ceil(PILOT_FRACTION * chains))
 
 
 class Annealer:
@@ -237,24 +253,29 @@ class Annealer:
         self.leapfrog_steps = int(leapfrog_steps)
         self.run = tf.function(self._run, jit_compile=True, reduce_retracing=True)
 
-    def _run(self, begin, end, betas, x, params, z, log_w, step_size, accepted, seeds,
-             jitters):
+    def _run(self, begin, end, betas, x, params, z, log_w, step_size, accepted, pilot, adapt,
+             step_sizes, seeds, jitters):
         """The temperatures begin < k <= end: (begin, end, betas [S + 1], x [N, P], the
-        start's params, z [chains, N, D], log weights [chains, N] float64, step_size [N, 1],
-        summed acceptance probability, seeds [S, 2], jitters [S, N, 1]) -> (z, log weights,
-        summed acceptance, step sizes) after those temperatures, for any padded length
-        S >= end. A run is a sequence of calls, each continuing from the state the last one
-        returned, so that the host can report progress and honour a stop between them
-        (STEPS_PER_CALL).
+        start's params, z [chains, N, D] whose first `pilot` rows are pilot chains, log
+        weights [chains, N] float64, the current step_size [N, 1], summed acceptance
+        probability of the other chains, pilot, adapt, step_sizes [S, N, 1], seeds [S, 2],
+        jitters [S, N, 1]) -> (z, log weights, summed acceptance, step_size, step_sizes) after
+        those temperatures, for any padded length S >= end. A run is a sequence of calls, each
+        continuing from the state the last one returned, so that the host can report progress
+        and honour a stop between them (STEPS_PER_CALL).
 
         At each k the weight gains (betas[k] - betas[k-1]) (log target - log start) at z,
-        then one HMC transition invariant for the density at betas[k] moves z. Forward AIS
+        then one HMC transition invariant for the density at betas[k] moves z, with the step
+        size of temperature k: where adapt, the current one, recorded in step_sizes[k] and then
+        moved on the pilot rows' acceptance alone; else step_sizes[k] as given. Forward AIS
         passes the schedule, reverse AIS the schedule reversed (its log weights then estimate
         log 1 / p(x)). The seeds and jitters are drawn outside: each random op in the compiled
         function adds about a second to XLA's compile time, the main cost on small problems."""
         betas = tf.cast(betas, z.dtype)
         # The increments use the betas that the transitions use, in float64.
         delta = tf.cast(betas[1:], tf.float64) - tf.cast(betas[:-1], tf.float64)
+        is_pilot = tf.range(tf.shape(z)[0]) < pilot               # [chains]
+        pilot_mask = tf.cast(is_pilot, z.dtype)[:, None]          # [chains, 1]
 
         def log_start(z):
             return self.start_log_prob(z, x, params)
@@ -262,59 +283,72 @@ class Annealer:
         def log_target(z):
             return densities.standard_normal_log_density(z) + self.log_likelihood(z, x)
 
-        def body(k, z, log_w, step_size, accepted):
+        def body(k, z, log_w, step_size, accepted, step_sizes):
             beta = betas[k + 1]
             log_w += delta[k] * tf.cast(log_target(z) - log_start(z), tf.float64)
 
             def log_density(z):
                 return (1.0 - beta) * log_start(z) + beta * log_target(z)
 
-            kernel = tfp.mcmc.SimpleStepSizeAdaptation(
-                tfp.mcmc.HamiltonianMonteCarlo(
-                    target_log_prob_fn=log_density, step_size=step_size * jitters[k],
-                    num_leapfrog_steps=self.leapfrog_steps),
-                num_adaptation_steps=ADAPTATION_STEPS,
-                target_accept_prob=TARGET_ACCEPT_PROB,
-                adaptation_rate=ADAPTATION_RATE)
+            used = tf.where(adapt, step_size, step_sizes[k])
+            step_sizes = tf.tensor_scatter_nd_update(step_sizes, [[k]], [used])
+            kernel = tfp.mcmc.HamiltonianMonteCarlo(
+                target_log_prob_fn=log_density, step_size=used * jitters[k],
+                num_leapfrog_steps=self.leapfrog_steps)
             z, results = kernel.one_step(z, kernel.bootstrap_results(z), seed=seeds[k])
-            log_accept = tf.minimum(results.inner_results.log_accept_ratio, 0.0)
-            accepted += tf.reduce_sum(tf.exp(log_accept))
-            return k + 1, z, log_w, results.new_step_size / jitters[k], accepted
+            accept = tf.exp(tf.minimum(results.log_accept_ratio, 0.0))     # [chains, N]
+            accepted += tf.reduce_sum(accept * (1.0 - pilot_mask))
+            pilot_accept = (tf.reduce_sum(accept * pilot_mask, 0)
+                            / tf.maximum(tf.reduce_sum(pilot_mask), 1.0))[:, None]
+            step_size = tf.where(pilot_accept < TARGET_ACCEPT_PROB,
+                                 used / (1.0 + ADAPTATION_RATE), used * (1.0 + ADAPTATION_RATE))
+            return k + 1, z, log_w, step_size, accepted, step_sizes
 
-        _, z, log_w, step_size, accepted = tf.while_loop(
-            lambda k, *_: k < end, body, (begin, z, log_w, step_size, accepted))
-        return z, log_w, accepted, step_size
+        _, z, log_w, step_size, accepted, step_sizes = tf.while_loop(
+            lambda k, *_: k < end, body, (begin, z, log_w, step_size, accepted, step_sizes))
+        return z, log_w, accepted, step_size, step_sizes
 
 
 def _seed(seed):
     return tf.cast(tf.convert_to_tensor(seed), tf.int64)
 
 
-def _anneal(annealer: Annealer, x, start: Start, z, latent_dim, betas, seed, direction: str,
-            report=no_report) -> AISResult:
+def _anneal(annealer: Annealer, x, start: Start, z, pilot: int, latent_dim, betas, seed,
+            direction: str, step_sizes=None, report=no_report) -> AISResult:
+    """Runs the annealer from states z [pilot + chains, N, D], the first `pilot` rows pilot
+    chains (whose weights are dropped); step_sizes [steps, N]: the step size of each
+    temperature, or None to adapt them on the pilot chains."""
     x = tf.convert_to_tensor(x, tf.float32)
     z = tf.convert_to_tensor(z, tf.float32)
     if z.shape.rank != 3 or z.shape[2] != latent_dim:
         raise ValueError(f"AIS states must be [chains, N, {latent_dim}], got {z.shape}")
-    chains, n_points = z.shape[0], z.shape[1]
+    chains, n_points = z.shape[0] - pilot, z.shape[1]
     steps = len(betas) - 1
-    step_size = tf.fill([n_points, 1], tf.constant(INITIAL_STEP_SIZE, tf.float32))
     padded = max(MIN_PADDED_STEPS, 1 << (steps - 1).bit_length())
+    adapt = step_sizes is None
+    if adapt:
+        step_sizes = np.full([steps, n_points], INITIAL_STEP_SIZE, np.float32)
+    elif np.shape(step_sizes) != (steps, n_points):
+        raise ValueError(f"step sizes must be [{steps}, {n_points}], got {np.shape(step_sizes)}")
+    step_sizes = np.concatenate([step_sizes, np.ones([padded - steps, n_points], np.float32)])
+    step_sizes = tf.constant(step_sizes[:, :, None], tf.float32)
+    step_size = step_sizes[0]
     step_seeds, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     seeds = tf.cast(tf.random.experimental.stateless_split(step_seeds, padded), tf.int32)
     jitters = 1.0 + STEP_JITTER * tf.random.stateless_uniform([padded, n_points, 1],
                                                               jitter_seed, -1.0, 1.0)
     betas = np.concatenate([betas, np.full(padded - steps, betas[-1])])
     betas = tf.constant(betas, tf.float64)
-    log_w = tf.zeros([chains, n_points], tf.float64)
+    log_w = tf.zeros([pilot + chains, n_points], tf.float64)
     accepted = tf.constant(0.0, tf.float32)
     for begin in range(0, steps, STEPS_PER_CALL):
         end = min(begin + STEPS_PER_CALL, steps)
-        z, log_w, accepted, step_size = annealer.run(
+        z, log_w, accepted, step_size, step_sizes = annealer.run(
             tf.constant(begin, tf.int32), tf.constant(end, tf.int32), betas, x, start.params, z,
-            log_w, step_size, accepted, seeds, jitters)
+            log_w, step_size, accepted, tf.constant(pilot, tf.int32), tf.constant(adapt),
+            step_sizes, seeds, jitters)
         report(end, steps)
-    log_w = log_w.numpy()
+    log_w = log_w.numpy()[pilot:]
     bad = ~np.isfinite(log_w).all(0)
     if bad.any():
         raise NonFiniteWeights(f"AIS weights of data point {int(np.argmax(bad))} are NaN or "
@@ -328,7 +362,7 @@ def _anneal(annealer: Annealer, x, start: Start, z, latent_dim, betas, seed, dir
         log_px=log_mean if direction == "forward" else -log_mean,
         stderr=stderr, ess=ess, log_weights=log_w,
         acceptance=float(accepted) / (steps * chains * n_points),
-        step_size=step_size.numpy()[:, 0])
+        step_sizes=step_sizes.numpy()[:steps, :, 0])
 
 
 def _log_mean_exp(log_w):
@@ -340,22 +374,40 @@ def forward(annealer: Annealer, x, start: Start, latent_dim: int, steps: int = D
             schedule_name: str = DEFAULT_SCHEDULE, seed=DEFAULT_SEED,
             report=no_report) -> AISResult:
     """Forward AIS on data x [N, P] from start (beta = 0) to the posterior (beta = 1): log_px
-    is a stochastic lower bound on log p(x_n) for each data point. seed: a stateless seed,
-    shape [2]; report(done, total) after each STEPS_PER_CALL temperatures."""
-    start_seed, run_seed = tf.unstack(tf.random.experimental.stateless_split(_seed(seed), 2))
-    return _anneal(annealer, x, start, start.sample(start_seed), latent_dim,
-                   schedule(schedule_name, steps), run_seed, "forward", report)
+    is a stochastic lower bound on log p(x_n) for each data point. The step sizes adapt on
+    pilot chains of their own (module doc), and the result records them. seed: a stateless
+    seed, shape [2]; report(done, total) after each STEPS_PER_CALL temperatures."""
+    start_seed, run_seed, pilot_seed = tf.unstack(
+        tf.random.experimental.stateless_split(_seed(seed), 3))
+    z = start.sample(start_seed)
+    pilot = pilot_chains(int(z.shape[0]))
+    draws = math.ceil(pilot / int(z.shape[0]))
+    z_pilot = tf.concat([start.sample(s) for s in tf.unstack(
+        tf.random.experimental.stateless_split(pilot_seed, draws))], 0)[:pilot]
+    return _anneal(annealer, x, start, tf.concat([z_pilot, z], 0), pilot, latent_dim,
+                   schedule(schedule_name, steps), run_seed, "forward", report=report)
 
 
-def reverse(annealer: Annealer, x, start: Start, z_exact, latent_dim: int,
+def reverse(annealer: Annealer, x, start: Start, z_exact, step_sizes, latent_dim: int,
             steps: int = DEFAULT_STEPS, schedule_name: str = DEFAULT_SCHEDULE,
             seed=DEFAULT_SEED, report=no_report) -> AISResult:
     """Reverse AIS on data x from the posterior (beta = 1) to start (beta = 0), chains started
     at z_exact [chains, N, D], an exact posterior sample: log_px = -log mean(reverse weights)
-    is a stochastic upper bound on log p(x_n)."""
-    run_seed = tf.random.experimental.stateless_split(_seed(seed), 2)[1]
-    return _anneal(annealer, x, start, z_exact, latent_dim,
-                   schedule(schedule_name, steps)[::-1].copy(), run_seed, "reverse", report)
+    is a stochastic upper bound on log p(x_n). step_sizes [steps, N]: a forward run's on the
+    same x (its result's step_sizes), which must not depend on z_exact; each temperature
+    takes the step size the forward run used there."""
+    run_seed = tf.random.experimental.stateless_split(_seed(seed), 3)[1]
+    z_exact = tf.convert_to_tensor(z_exact, tf.float32)
+    # Pilot rows keep the forward run's program shape; with step sizes given, nothing adapts.
+    pilot = pilot_chains(int(z_exact.shape[0]))
+    z = tf.concat([z_exact[:1]] * pilot + [z_exact], 0) if pilot else z_exact
+    step_sizes = np.asarray(step_sizes, np.float32)
+    # Reverse temperature j moves at forward temperature steps - 1 - j; the last, at beta = 0,
+    # comes after the last weight and takes the first step size.
+    reversed_sizes = np.concatenate([step_sizes[:-1][::-1], step_sizes[:1]])
+    return _anneal(annealer, x, start, z, pilot, latent_dim,
+                   schedule(schedule_name, steps)[::-1].copy(), run_seed, "reverse",
+                   reversed_sizes, report)
 
 
 def bdmc(annealer: Annealer, simulate, make_start, latent_dim: int,
@@ -363,8 +415,9 @@ def bdmc(annealer: Annealer, simulate, make_start, latent_dim: int,
          report=no_report) -> BDMCResult:
     """Bidirectional Monte Carlo: simulate(seed) -> (x_sim [M, P], z_exact [M, D]) from the
     model's joint; forward AIS on x_sim gives lower bounds on log p(x_sim), reverse AIS from
-    z_exact upper bounds, both with the annealer's program. make_start(x) gives the Start for
-    those x. report(done, total) counts both runs' temperatures."""
+    z_exact, with the forward run's step sizes, upper bounds, both with the annealer's
+    program. make_start(x) gives the Start for those x. report(done, total) counts both runs'
+    temperatures."""
     simulate_seed, forward_seed, reverse_seed = tf.unstack(
         tf.random.experimental.stateless_split(_seed(seed), 3))
     x_sim, z_exact = simulate(simulate_seed)
@@ -374,7 +427,9 @@ def bdmc(annealer: Annealer, simulate, make_start, latent_dim: int,
     chains = lower.log_weights.shape[0]
     z_exact = tf.convert_to_tensor(z_exact, tf.float32)
     upper = reverse(annealer, x_sim, start, tf.broadcast_to(z_exact, [chains, *z_exact.shape]),
-                    latent_dim, steps, schedule_name, reverse_seed,
+                    lower.step_sizes, latent_dim, steps, schedule_name, reverse_seed,
                     lambda done, total: report(total + done, 2 * total))
-    return BDMCResult(lower=lower.log_px, upper=upper.log_px,
-                      gap=float(np.mean(upper.log_px - lower.log_px)))
+    gaps = upper.log_px - lower.log_px
+    return BDMCResult(lower=lower.log_px, upper=upper.log_px, gap=float(np.mean(gaps)),
+                      gap_stderr=(float(np.std(gaps, ddof=1) / math.sqrt(len(gaps)))
+                                  if len(gaps) > 1 else math.inf))

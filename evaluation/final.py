@@ -383,8 +383,9 @@ def bdmc_metrics(model, config: TrainConfig, report=ais.no_report, annealer=None
         make_start=lambda x_sim: ais_start(model, x_sim, config),
         seed=tf.constant([config.seed, BDMC_SEED], tf.int64), report=report,
         **ais_settings(model, config))
-    return {"bdmc_gap": bdmc.gap, "bdmc_lower": float(np.mean(bdmc.lower)),
-            "bdmc_upper": float(np.mean(bdmc.upper))}
+    gap_stderr = bdmc.gap_stderr if math.isfinite(bdmc.gap_stderr) else None  # one point: none
+    return {"bdmc_gap": bdmc.gap, "bdmc_gap_stderr": gap_stderr,
+            "bdmc_lower": float(np.mean(bdmc.lower)), "bdmc_upper": float(np.mean(bdmc.upper))}
 
 
 def critic_elbo(model, x, seed, samples: int) -> dict:

@@ -19,7 +19,9 @@ def report(result: training.RunResult) -> None:
         print(f"exact log p(x){on} {m['log_px']:.4f}{optimum}")
     else:
         print(f"log p(x){on} by AIS {m['log_px']:.4f} +- {m['log_px_stderr']:.4f} (standard "
-              f"error){optimum}; BDMC gap {m['bdmc_gap']:.4f} on simulated data")
+              f"error){optimum}; BDMC gap {m['bdmc_gap']:.4f}"
+              + (f" +- {m['bdmc_gap_stderr']:.4f}" if m.get("bdmc_gap_stderr") is not None else "")
+              + " on simulated data")
     if "train_log_px" in m:
         print(f"log p(x) of as many training images {m['train_log_px']:.4f}")
     if "elbo" in m:

@@ -65,6 +65,9 @@ TRUTH = closed_form_log_py()
 POSTERIOR_COV = np.array([np.linalg.inv(np.eye(LATENT_DIM) + A.T @ A / s ** 2) for s in NOISE])
 POSTERIOR_MEAN = np.einsum("nde,pe,np->nd", POSTERIOR_COV, A, Y) / NOISE[:, None] ** 2
 
+FEW_STEP_SIZES = np.full([FEW_STEPS, N_POINTS], ais.INITIAL_STEP_SIZE, np.float32)
+_SEED = tf.constant([3, 4], tf.int64)
+
 _A, _NOISE = (tf.constant(v, tf.float32) for v in (A, NOISE[:, None]))
 
 
@@ -135,7 +138,9 @@ def test_bdmc_brackets_the_truth_and_its_gap_shrinks_with_more_steps():
     lower = np.mean([run.lower for run in few])
     upper = np.mean([run.upper for run in few])
     assert lower < TRUTH.mean() < upper, (lower, TRUTH.mean(), upper)
-    assert few[0].gap == pytest.approx(np.mean(few[0].upper - few[0].lower))
+    gaps = few[0].upper - few[0].lower
+    assert few[0].gap == pytest.approx(np.mean(gaps))
+    assert few[0].gap_stderr == pytest.approx(np.std(gaps, ddof=1) / math.sqrt(N_POINTS))
     many = bdmc(STEPS, 0)
     assert abs(many.gap) < 0.1 * (upper - lower), (many.gap, upper - lower)
 
@@ -174,9 +179,43 @@ def test_nan_weights_name_the_data_point_in_both_directions():
         ais.forward(PRIOR_ANNEALER, spoilt, start, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
     with pytest.raises(ais.NonFiniteWeights,
                        match=rf"data point 2 .*\(reverse, {FEW_STEPS} steps\)"):
-        ais.reverse(PRIOR_ANNEALER, spoilt, start, z, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+        ais.reverse(PRIOR_ANNEALER, spoilt, start, z, FEW_STEP_SIZES, LATENT_DIM, FEW_STEPS,
+                    "sigmoid", [1, 2])
     # With the data whole the same runs are finite.
     ais.forward(PRIOR_ANNEALER, Y, start, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+
+
+def test_only_the_pilot_chains_adapt_the_step_sizes():
+    """The step sizes are a function of the pilot chains alone: weighted chains started far
+    elsewhere leave them bit-identical, while other pilot chains change them."""
+    pilot = ais.pilot_chains(CHAINS)
+    z = tf.random.stateless_normal([pilot + CHAINS, N_POINTS, LATENT_DIM], [5, 6])
+    elsewhere = tf.concat([z[:pilot], 3.0 + 2.0 * z[pilot:]], 0)
+    other_pilot = tf.concat([3.0 + 2.0 * z[:pilot], z[pilot:]], 0)
+    betas = ais.schedule("sigmoid", FEW_STEPS)
+
+    def step_sizes(states):
+        return ais._anneal(PRIOR_ANNEALER, Y, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM),
+                           states, pilot, LATENT_DIM, betas, _SEED, "forward").step_sizes
+
+    first = step_sizes(z)
+    assert first.shape == (FEW_STEPS, N_POINTS)
+    np.testing.assert_array_equal(step_sizes(elsewhere), first)
+    assert not np.array_equal(step_sizes(other_pilot), first)
+
+
+def test_a_reverse_run_takes_the_forward_runs_step_sizes_and_adapts_nothing():
+    z = tf.broadcast_to(tf.cast(posterior_sample([1, 2]), tf.float32),
+                        [CHAINS, N_POINTS, LATENT_DIM])
+    sizes = np.linspace(0.01, 0.2, FEW_STEPS * N_POINTS, dtype=np.float32).reshape(
+        FEW_STEPS, N_POINTS)
+    result = ais.reverse(PRIOR_ANNEALER, Y, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM), z,
+                         sizes, LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
+    # Reverse temperature j is forward temperature FEW_STEPS - 1 - j.
+    np.testing.assert_array_equal(result.step_sizes[:-1], sizes[:-1][::-1])
+    with pytest.raises(ValueError, match="step sizes must be"):
+        ais.reverse(PRIOR_ANNEALER, Y, ais.prior_start(CHAINS, N_POINTS, LATENT_DIM), z,
+                    sizes[1:], LATENT_DIM, FEW_STEPS, "sigmoid", [1, 2])
 
 
 def test_one_program_serves_other_data_of_the_same_shape():

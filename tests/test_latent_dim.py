@@ -53,6 +53,7 @@ def test_every_model_trains_with_a_three_dimensional_latent(runs, name):
     assert len(m["log_px_ess_per_point"]) == 4
     assert all(1 <= ess <= TINY_AIS["ais_chains"] + 1e-6 for ess in m["log_px_ess_per_point"])
     assert np.isfinite(m["bdmc_gap"]) and m["ais"]["steps"] == TINY_AIS["ais_steps"]
+    assert m["bdmc_gap_stderr"] > 0
     # log p(x) >= ELBO for every q; AIS is a stochastic lower bound, hence the room.
     if registry.get(name).exact_log_q:
         assert m["log_px"] > m["elbo"] - 0.5
