@@ -115,6 +115,8 @@ class FlowVAE(VAE):
     def noise(self, x, seed):
         return tf.random.stateless_normal([tf.shape(x)[0], self.latent_dim], seed)
 
+    gaussian_q = False                 # the flow moves the encoder's Gaussian
+
     def sample_posterior(self, x, seed):
         """z = f(x, eps), eps ~ N(0, I): one sample of the flow per row of x."""
         x = tf.convert_to_tensor(x)

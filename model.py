@@ -165,6 +165,13 @@ class Model:
         with a density for q (spec.exact_log_q)."""
         raise NotImplementedError
 
+    # Whether q(z|x) is a diagonal Gaussian in closed form (gaussian_posterior gives it).
+    gaussian_q = False
+
+    def gaussian_posterior(self, x):
+        """q(z|x)'s (mean, log variance) [batch, D]; only where gaussian_q."""
+        raise NotImplementedError
+
     def terms(self, x, seed) -> PosteriorTerms:
         """The per-sample ELBO terms at one z ~ q(z|x) per row of x."""
         raise NotImplementedError

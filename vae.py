@@ -43,6 +43,12 @@ class VAE(Model):
             log_pz=standard_normal_log_density(z),                         # log p(z)
             log_qz_given_x=gaussian_log_density(z, z_mean, z_log_var))     # log q(z|x)
 
+    gaussian_q = True
+
+    def gaussian_posterior(self, x):
+        """q(z|x) = N(mean(x), diag exp(log_var(x))): the encoder's (mean, log_var)."""
+        return self.encoder(x)
+
     def log_q(self, x, z):
         """log q(z|x) = log N(z; mean(x), diag exp(log_var(x))) at given z [batch, D]."""
         return gaussian_log_density(z, *self.encoder(x))

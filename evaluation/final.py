@@ -308,7 +308,7 @@ def ais_annealer(model, config: TrainConfig) -> ais.Annealer:
     once per evaluation and shared by all its AIS runs."""
     if config.ais_start == "prior":
         start_log_prob = ais.standard_normal_log_prob
-    elif not model.spec.exact_log_q:
+    elif model.gaussian_q or not model.spec.exact_log_q:
         start_log_prob = ais.gaussian_log_prob
     else:
         start_log_prob = q_log_prob(model)
@@ -318,13 +318,17 @@ def ais_annealer(model, config: TrainConfig) -> ais.Annealer:
 
 def ais_start(model, x, config: TrainConfig) -> ais.Start:
     """Where each data point's config.ais_chains chains start: the prior, or near the
-    posterior: the model's own q(z|x) where q has a density, else (an implicit q) the
-    Gaussian with the mean and variance of MOMENT_SAMPLES draws of q per data point, the
-    start the AVB authors' AIS uses, which is AC's r(z|x). Its log density is the one
-    ais_annealer gives the program."""
+    posterior: the model's own q(z|x) where q has a density (given by its mean and variance
+    where it is Gaussian, so that the compiled loop does not run the encoder), else (an
+    implicit q) the Gaussian with the mean and variance of MOMENT_SAMPLES draws of q per data
+    point, the start the AVB authors' AIS uses, which is AC's r(z|x). Its log density is the
+    one ais_annealer gives the program."""
     chains, n_points = config.ais_chains, int(x.shape[0])
     if config.ais_start == "prior":
         return ais.prior_start(chains, n_points, model.latent_dim)
+    if model.gaussian_q:
+        mean, log_var = model.gaussian_posterior(x)
+        return ais.gaussian_start(mean, log_var, chains)
     if not model.spec.exact_log_q:
         seed = tf.constant([config.seed, MOMENT_SEED], tf.int64)
         z = tf.reshape(model.sample_posterior(tf.tile(x, [MOMENT_SAMPLES, 1]), seed),
