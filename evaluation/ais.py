@@ -12,15 +12,18 @@ to the unnormalised posterior p(z) p(x|z) through the intermediate densities
 
 beta_0 = 0 < beta_1 < ... < beta_T = 1. At step i the weight gains
 (beta_i - beta_{i-1}) (log p(z) + log p(x|z) - log p_0(z)) at the current state, and then one
-HMC transition (tfp.mcmc.HamiltonianMonteCarlo) that leaves f_{beta_i} invariant moves the
-state. exp(weight) is an unbiased estimate of p(x), so the log of the chains' mean weight is a
-stochastic lower bound on log p(x) (Jensen), and approaches it as T grows.
+HMC transition (Annealer._hmc: leapfrog steps, identity mass matrix, a Metropolis test) that
+leaves f_{beta_i} invariant moves the state. exp(weight) is an unbiased estimate of p(x), so
+the log of the chains' mean weight is a stochastic lower bound on log p(x) (Jensen), and
+approaches it as T grows.
 
-Why not tfp.mcmc.sample_annealed_importance_chain: it has only the linear schedule, and it hands
-the kernel results of one temperature (the log density and its gradient, computed under the
-previous beta) to the next temperature's transition, which then starts from a stale density
-and gradient. Here each temperature gets its own kernel whose bootstrap_results evaluates the
-density and gradient under the new beta, and only the step size is carried over.
+Why a transition of its own rather than tfp.mcmc's: f_beta is linear in beta, so the log start
+and log target densities and their gradients at a state (a Point) give f_beta and its gradient
+at every beta. Each state's are computed once, at the leapfrog step that proposes it, and
+serve the weight increment and the next temperature's first half step; tfp's kernel would
+evaluate them again at each temperature (its bootstrap_results), one decoder gradient in four
+at the default 3 leapfrog steps. (tfp.mcmc.sample_annealed_importance_chain has only the linear
+schedule, and hands the next temperature a density and gradient computed under the old beta.)
 
 Step sizes, and why every transition leaves its density invariant: each data point has its own
 step size, shared by its chains. A forward run carries, beside the chains whose weights it
@@ -67,7 +70,7 @@ evaluation builds once. Its inputs are the data x, the start's parameters, the s
 initial state, and the per-step seeds and jitters (drawn outside, as each random op inside adds
 compile time), padded to MIN_PADDED_STEPS or the next power of two, so that forward and reverse
 runs, runs on other data of the same shape, and runs of different lengths share one XLA
-program. Compiling it takes about 5 s on a 2-core CPU, which on small problems is most of a
+program. Compiling it takes about 2 s on a 2-core CPU, which on small problems is much of a
 run's time. Nothing is cached by callable: an Annealer and its program go when it goes.
 
 Defaults (measured on the 2-core CPU, shared with other jobs while measuring). A run costs
@@ -83,14 +86,12 @@ with short trajectories beat fewer with long ones on the models here. RMS error 
 
 The reported standard errors matched these RMS errors within about 15 %. On the random 2-D
 decoder of tests/test_ais.py these settings (16 chains) are within 0.005 nats of quadrature on
-average over the four points (six runs). With an 8-D latent, 81 one-hot 9 x 9 images (81px)
-and a 64-64 ReLU decoder, a forward run over all 81 points plus a BDMC on 16 simulated points
-took 17-18 s with 16 chains on a quiet machine (each of the two compiles about 5 s).
+average over the four points (six runs).
 
 The chains default (configs.py) is 64, not 16: on 4px and 9px the points are few, so more
-chains cost little, and the error falls as 1 / sqrt(chains). A 9px run with D = 8 took 12.1 s
-for its whole AIS evaluation (BDMC included) with 16 chains, 15.4 s with 32 and 20.8 s with 64,
-on a quiet 2-core machine.
+chains cost little, and the error falls as 1 / sqrt(chains). The pilot chains add 1/8 to the
+chains' cost (12 % of a run's time on a 9px D = 8 VAE); docs/ais.md has the evaluation's time
+against the code before them.
 """
 
 import math
@@ -98,7 +99,6 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 import densities
 from configs import AIS_SCHEDULES as SCHEDULES, TrainConfig
@@ -127,7 +127,7 @@ SIGMOID_SHARPNESS = 4.0       # the delta of Wu et al.'s sigmoid schedule
 GEOMETRIC_START = 1e-4        # the geometric schedule's first positive beta
 # The schedule, seeds and jitters go to the compiled loop padded to a length of at least
 # MIN_PADDED_STEPS (else the next power of two), with the step count as a separate argument,
-# so that runs of different lengths share one XLA program (a compile is about 5 s here).
+# so that runs of different lengths share one XLA program (a compile is about 2 s here).
 MIN_PADDED_STEPS = 1024
 # Temperatures per call of the compiled loop: between calls the host reports progress and a
 # stop signal is honoured (a call of this many steps takes about a second on the largest
@@ -237,6 +237,16 @@ class NonFiniteWeights(ArithmeticError):
     """Some AIS weights are NaN or Inf; the message names the first such data point."""
 
 
+class Point(NamedTuple):
+    """The chains' states z [chains, N, D] with their log target (log p(z) + log p(x|z)) and
+    log start densities [chains, N] and the gradients of both [chains, N, D]."""
+    z: tf.Tensor
+    target: tf.Tensor
+    start: tf.Tensor
+    grad_target: tf.Tensor
+    grad_start: tf.Tensor
+
+
 def pilot_chains(chains: int) -> int:
     """The pilot chains that adapt the step sizes of a forward run of `chains` chains."""
     return max(MIN_PILOT_CHAINS, math.ceil(PILOT_FRACTION * chains))
@@ -283,30 +293,60 @@ class Annealer:
         def log_target(z):
             return densities.standard_normal_log_density(z) + self.log_likelihood(z, x)
 
-        def body(k, z, log_w, step_size, accepted, step_sizes):
+        def densities_at(z):
+            """(log target, log start, their gradients) at z: every density f_beta and its
+            gradient is a mix of these, so one evaluation serves every temperature."""
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                target = log_target(z)
+            grad_target = tape.gradient(target, z)
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                start = log_start(z)
+            return Point(z, target, start, grad_target, tape.gradient(start, z))
+
+        def body(k, point, log_w, step_size, accepted, step_sizes):
             beta = betas[k + 1]
-            log_w += delta[k] * tf.cast(log_target(z) - log_start(z), tf.float64)
-
-            def log_density(z):
-                return (1.0 - beta) * log_start(z) + beta * log_target(z)
-
+            log_w += delta[k] * tf.cast(point.target - point.start, tf.float64)
             used = tf.where(adapt, step_size, step_sizes[k])
             step_sizes = tf.tensor_scatter_nd_update(step_sizes, [[k]], [used])
-            kernel = tfp.mcmc.HamiltonianMonteCarlo(
-                target_log_prob_fn=log_density, step_size=used * jitters[k],
-                num_leapfrog_steps=self.leapfrog_steps)
-            z, results = kernel.one_step(z, kernel.bootstrap_results(z), seed=seeds[k])
-            accept = tf.exp(tf.minimum(results.log_accept_ratio, 0.0))     # [chains, N]
+            point, accept = self._hmc(densities_at, point, beta, used * jitters[k], seeds[k])
             accepted += tf.reduce_sum(accept * (1.0 - pilot_mask))
             pilot_accept = (tf.reduce_sum(accept * pilot_mask, 0)
                             / tf.maximum(tf.reduce_sum(pilot_mask), 1.0))[:, None]
             step_size = tf.where(pilot_accept < TARGET_ACCEPT_PROB,
                                  used / (1.0 + ADAPTATION_RATE), used * (1.0 + ADAPTATION_RATE))
-            return k + 1, z, log_w, step_size, accepted, step_sizes
+            return k + 1, point, log_w, step_size, accepted, step_sizes
 
-        _, z, log_w, step_size, accepted, step_sizes = tf.while_loop(
-            lambda k, *_: k < end, body, (begin, z, log_w, step_size, accepted, step_sizes))
+        _, point, log_w, step_size, accepted, step_sizes = tf.while_loop(
+            lambda k, *_: k < end, body,
+            (begin, densities_at(z), log_w, step_size, accepted, step_sizes))
+        z = point.z
         return z, log_w, accepted, step_size, step_sizes
+
+    def _hmc(self, densities_at, point, beta, step_size, seed):
+        """One HMC transition (Neal 2011) invariant for log f_beta = (1 - beta) log start +
+        beta log target, with leapfrog_steps steps of step_size [N, 1] and an identity mass
+        matrix; seed [2, 2]: the momentum's and the accept test's. -> (the new Point, each
+        chain's acceptance probability [chains, N]). A non-finite proposal is rejected."""
+        def log_f(p):
+            return (1.0 - beta) * p.start + beta * p.target
+
+        def grad_f(p):
+            return (1.0 - beta) * p.grad_start + beta * p.grad_target
+
+        momentum = tf.random.stateless_normal(tf.shape(point.z), seed[0])
+        proposal, p = point, momentum + 0.5 * step_size * grad_f(point)
+        for i in range(self.leapfrog_steps):
+            proposal = densities_at(proposal.z + step_size * p)
+            p += (0.5 if i == self.leapfrog_steps - 1 else 1.0) * step_size * grad_f(proposal)
+        log_accept = (log_f(proposal) - 0.5 * tf.reduce_sum(tf.square(p), -1)
+                      - log_f(point) + 0.5 * tf.reduce_sum(tf.square(momentum), -1))
+        log_accept = tf.where(tf.math.is_finite(log_accept), log_accept, -np.inf)
+        take = tf.math.log(tf.random.stateless_uniform(tf.shape(log_accept), seed[1])) < log_accept
+        new = Point(*(tf.where(take[..., None] if a.shape.rank == 3 else take, b, a)
+                      for a, b in zip(point, proposal)))
+        return new, tf.exp(tf.minimum(log_accept, 0.0))
 
 
 def _seed(seed):
@@ -334,7 +374,8 @@ def _anneal(annealer: Annealer, x, start: Start, z, pilot: int, latent_dim, beta
     step_sizes = tf.constant(step_sizes[:, :, None], tf.float32)
     step_size = step_sizes[0]
     step_seeds, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    seeds = tf.cast(tf.random.experimental.stateless_split(step_seeds, padded), tf.int32)
+    seeds = tf.reshape(tf.random.experimental.stateless_split(step_seeds, 2 * padded),
+                       [padded, 2, 2])
     jitters = 1.0 + STEP_JITTER * tf.random.stateless_uniform([padded, n_points, 1],
                                                               jitter_seed, -1.0, 1.0)
     betas = np.concatenate([betas, np.full(padded - steps, betas[-1])])
