@@ -321,8 +321,7 @@ class Annealer:
         _, point, log_w, step_size, accepted, step_sizes = tf.while_loop(
             lambda k, *_: k < end, body,
             (begin, densities_at(z), log_w, step_size, accepted, step_sizes))
-        z = point.z
-        return z, log_w, accepted, step_size, step_sizes
+        return point.z, log_w, accepted, step_size, step_sizes
 
     def _hmc(self, densities_at, point, beta, step_size, seed):
         """One HMC transition (Neal 2011) invariant for log f_beta = (1 - beta) log start +
@@ -343,7 +342,8 @@ class Annealer:
         log_accept = (log_f(proposal) - 0.5 * tf.reduce_sum(tf.square(p), -1)
                       - log_f(point) + 0.5 * tf.reduce_sum(tf.square(momentum), -1))
         log_accept = tf.where(tf.math.is_finite(log_accept), log_accept, -np.inf)
-        take = tf.math.log(tf.random.stateless_uniform(tf.shape(log_accept), seed[1])) < log_accept
+        uniform = tf.random.stateless_uniform(tf.shape(log_accept), seed[1])
+        take = tf.math.log(uniform) < log_accept
         new = Point(*(tf.where(take[..., None] if a.shape.rank == 3 else take, b, a)
                       for a, b in zip(point, proposal)))
         return new, tf.exp(tf.minimum(log_accept, 0.0))
