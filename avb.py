@@ -5,13 +5,14 @@ Gaussian r(z|x) that has q's mean and variance instead of with the prior."""
 
 from typing import NamedTuple
 
-import tensorflow as tf
-
 import networks
 from configs import AVBConfig
 from densities import (bernoulli_log_likelihood, gaussian_log_density,
                        standard_normal_log_density)
-from model import Model, ModelSpec, PosteriorTerms, term_means
+from model import TERM_NAMES, Model, ModelSpec, PosteriorTerms, lazy_module, term_means
+
+tf = lazy_module("tensorflow")
+ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
 
 MIN_VARIANCE = 1e-6      # keeps q's estimated standard deviation above zero
 
@@ -66,8 +67,8 @@ class GaussianContrast(NamedTuple):
     standard deviation per row of x, estimated from draws; constants for the gradients
     (stop-gradient). T sees z_bar = (z - mean) / std against eta ~ N(0, I), and learns
     T(x, z_bar) ~ log q_bar(z_bar|x) - log N(z_bar; 0, I)."""
-    mean: tf.Tensor
-    std: tf.Tensor
+    mean: "tf.Tensor"
+    std: "tf.Tensor"
 
     def normalise(self, z):
         """z_bar = (z - mean) / std."""
@@ -226,3 +227,18 @@ class AdaptiveContrastAVB(AVB):
     def contrast(self, x, seeds) -> GaussianContrast:
         """r(z|x): q's moments for the rows of x."""
         return self.moments(x, seeds[0])
+
+
+_ADVERSARIAL = dict(config_class=AVBConfig, metric_names=TERM_NAMES + ADVERSARY_METRICS,
+                    critic_estimates=("log_qz_given_x", "elbo"),
+                    networks=("encoder", "decoder", "adversary"), exact_log_q=False)
+SPECS = (
+    ModelSpec(name="avb", label="AVB", implementation=AVB, **_ADVERSARIAL,
+              description="implicit q(z|x): z = f(x, eps); T(x, z) learns log q(z|x) - log p(z)"),
+    ModelSpec(name="avb-ac", label="AVB+AC", implementation=AdaptiveContrastAVB, **_ADVERSARIAL,
+              description="AVB whose T contrasts q(z|x) with a Gaussian of q's mean and "
+                          "variance (adaptive contrast)",
+              variant_settings={"contrast": "adaptive"},
+              # chosen by true ELBO over seeds 0-2 and by cost (README, "Robustness maps")
+              variant_defaults={"4px": {"learning_rate": 5e-4}, "9px": {"schedule": "cosine"}}),
+)

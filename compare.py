@@ -79,9 +79,9 @@ def run_specs(config: CompareConfig) -> list:
         return [RunSpec(Path(path)) for path in config.runs]
     dataset = config.dataset or data.DEFAULT_DATASET
     seeds = dict.fromkeys(config.seeds)
-    named = rundir.named_settings(config.latent_dim)
-    return [RunSpec(Path(config.runs_root) / rundir.run_name(model, dataset, seed, named),
-                    model, seed, config.latent_dim)
+    return [RunSpec(rundir.run_dir(registry.default_config(
+                        model, dataset=dataset, seed=seed, latent_dim=config.latent_dim),
+                        config.runs_root), model, seed, config.latent_dim)
             for model in config.models or default_models() for seed in seeds]
 
 
@@ -106,7 +106,7 @@ def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None,
     (its rundir.run_state)."""
     if state == rundir.UNFINISHED:
         try:
-            return resumed_config(registry.get(spec.model).config_class, spec.path, {}), True
+            return resumed_config(spec.path, {}, spec.model), True
         except RunDirError as error:
             raise RunDirError(f"{spec.path} cannot be resumed ({error})")
     settings = {"dataset": dataset, "seed": spec.seed, "latent_dim": spec.latent_dim,
@@ -330,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="models whose runs --seeds finds, of: "
                              f"{', '.join(registry.names())} "
                              f"(default: {' '.join(default_models())})")
+    parser.add_argument("--list-models", action=registry.ListModels, specs=registry.specs,
+                        help="list every registered model, what it is, the script that "
+                             "trains it and the settings that select it, and exit")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--seeds", type=seed_value, nargs="+", default=[0], metavar="SEED",
                         help="seeds of the runs <runs-root>/<model>-<dataset>-seed<SEED> of "

@@ -23,12 +23,8 @@ AIS_SCHEDULES = ("sigmoid", "linear", "geometric")   # ais.py defines each (ais.
 AIS_STARTS = ("prior", "posterior")
 AIS_STEPS_MAX = 100_000
 AIS_TEST_POINTS = 100    # test images evaluated by AIS unless --test-points says otherwise
-# Settings added after runs were first saved; their defaults are what older code did, so a
-# config.json without one was made with its default (settings_of_record).
-ADDED_SETTINGS = ("latent_dim", "log_px", "ais_steps", "ais_chains", "ais_leapfrog_steps",
-                  "ais_schedule", "ais_start", "bdmc_points", "binarisation", "data_file",
-                  "test_points")
-# Of those, the ones whose default has changed since: what the older code did instead.
+# A setting a config.json lacks was added after the run was made, which did what its default
+# does (settings_of_record); where a default has changed since, what the older code did.
 OLDER_DEFAULTS = {"ais_start": "prior"}
 INT32_MAX = 2**31 - 1    # steps and sizes are int32 in the training loop
 SEED_MAX = 2**32 - 1     # NumPy's seeding accepts 0 .. 2**32 - 1 (TensorFlow's, int64, more)
@@ -228,12 +224,6 @@ class VAEConfig(EncoderDecoderConfig):
     flow_width: int = _setting(32, "hidden units per layer of each coupling layer's network")
     flow_depth: int = _setting(2, "hidden layers of each coupling layer's network")
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.importance_samples > 1 and self.posterior != "gaussian":
-            raise ValueError("--importance-samples above 1 (IWAE) takes the gaussian posterior, "
-                             f"not --posterior {self.posterior}")
-
 
 @dataclass
 class AVBConfig(EncoderDecoderConfig):
@@ -356,10 +346,11 @@ def resolved_sources(config_class, given: dict, variant_defaults: dict | None = 
 
 
 def settings_of_record(config_class, record: dict) -> dict:
-    """A saved config.json's entries, with the ADDED_SETTINGS it predates at their defaults."""
+    """A saved config.json's entries, with each setting of config_class it lacks (added
+    since the run was made) at the value the code that made it used: its OLDER_DEFAULTS
+    entry, else its default."""
     added = {f.name: OLDER_DEFAULTS.get(f.name, f.default)
-             for f in dataclasses.fields(config_class)
-             if f.name in ADDED_SETTINGS and f.name not in record}
+             for f in dataclasses.fields(config_class) if f.name not in record}
     return {**record, **added}
 
 
@@ -418,14 +409,18 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser(config_class, description: str, variants: dict | None = None
+def build_parser(config_classes: tuple, description: str, variants: dict | None = None
                  ) -> argparse.ArgumentParser:
-    """One flag per dataclass field, with its help text and default; variants, {model name:
-    {dataset: {setting: value}}}, are the defaults of the models sharing the class, named in
-    the help. Flags left out are absent from the parsed namespace, so that the registry's
-    make_config can fill in per-data-set and per-model defaults."""
+    """One flag per field of the dataclasses (the first class with a field gives its help),
+    with its help text and default; variants, {model name: {dataset: {setting: value}}}, are
+    the models' own defaults, named in the help. Flags left out are absent from the parsed
+    namespace, so that the registry can fill in per-data-set and per-model defaults."""
     parser = OneLineErrorParser(description=description, argument_default=argparse.SUPPRESS)
-    for f in dataclasses.fields(config_class):
+    owners = {}
+    for cls in config_classes:
+        for f in dataclasses.fields(cls):
+            owners.setdefault(f.name, (cls, f))
+    for config_class, f in owners.values():
         flag = "--" + f.name.replace("_", "-")
         kwargs = {"type": flag_type(f),
                   "help": f"{f.metadata['help']} ({_default_text(config_class, f, variants or {})})"}

@@ -2,7 +2,9 @@
 
 import math
 
-import tensorflow as tf
+from model import lazy_module
+
+tf = lazy_module("tensorflow")
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -11,16 +11,15 @@ made of standard Keras layers, so encoder.keras ([x, eps] -> z) loads with plain
 keras.models.load_model.
 """
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
 
 import networks
 from configs import VAEConfig
 from densities import bernoulli_log_likelihood, flow_log_density, standard_normal_log_density
-from model import PosteriorTerms, explicit_terms
+from model import ModelSpec, PosteriorTerms, explicit_terms, lazy_module
 from vae import VAE
+
+tf, keras, layers = map(lazy_module, ("tensorflow", "keras", "keras.layers"))
 
 # |s_l| <= LOG_SCALE_BOUND: each layer stretches or shrinks a coordinate at most e^2 ~ 7.4
 # times, which keeps exp(s) finite while several layers together still reach any scale.
@@ -37,7 +36,7 @@ def fixed_linear(h, matrix, name: str):
 
 
 def build_base(n_pixels: int, width: int, depth: int, activation: str,
-               latent_dim: int) -> keras.Model:
+               latent_dim: int) -> "keras.Model":
     """x -> (h, z_mean, z_log_var): features of x for the coupling layers and the base
     Gaussian N(z_mean, diag exp(z_log_var))."""
     x = keras.Input((n_pixels,), name="x")
@@ -54,7 +53,7 @@ def kept_coordinates(index: int, latent_dim: int) -> np.ndarray:
 
 
 def build_coupling(index: int, features: int, width: int, depth: int, activation: str,
-                   latent_dim: int) -> keras.Model:
+                   latent_dim: int) -> "keras.Model":
     """[h, z] -> (s, t) of coupling layer `index`: functions of x (through h) and of the kept
     coordinates z_c only (kept_coordinates), zero on z_c themselves so that
     z' = z * exp(s) + t keeps them; s is bounded by LOG_SCALE_BOUND."""
@@ -78,8 +77,8 @@ def affine(z, log_scale, shift, name: str):
                                            shift])
 
 
-def build_posterior(base: keras.Model, couplings: list, n_pixels: int,
-                    latent_dim: int) -> keras.Model:
+def build_posterior(base: "keras.Model", couplings: list, n_pixels: int,
+                    latent_dim: int) -> "keras.Model":
     """[x, eps] -> (z, log_scale): the flow's sample z and the per-coordinate sum over its
     layers of the log-diagonal of dz/deps (sum log sigma(x) + sum_l s_l)."""
     x = keras.Input((n_pixels,), name="x")
@@ -144,3 +143,10 @@ class FlowVAE(VAE):
     def log_q(self, x, z):
         """log q(z|x) at given z [batch, D] (x [batch, pixels]), through the inverse flow."""
         return flow_log_density(*self.inverse(tf.convert_to_tensor(x), tf.convert_to_tensor(z)))
+
+
+SPECS = (ModelSpec(
+    name="flow", label="flow VAE", config_class=VAEConfig, implementation=FlowVAE,
+    description="q(z|x): a Gaussian through x-conditioned affine coupling layers (exact log q)",
+    variant_settings={"posterior": "flow"}, variant_defaults={"9px": {"steps": 12000}},
+    conflicts={"importance_samples": 1}, compared_by_default=False),)

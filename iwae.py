@@ -5,11 +5,12 @@ Gaussian q(z|x) and decoder, trained on the K-sample bound
 
 which equals the ELBO at K = 1 and rises towards log p(x) as K grows."""
 
-import tensorflow as tf
-
 from configs import VAEConfig
-from model import ModelSpec, term_means
+from model import TERM_NAMES, AtLeast, ModelSpec, lazy_module, term_means
 from vae import VAE
+
+tf = lazy_module("tensorflow")
+DEFAULT_SAMPLES = 8       # K of an IWAE run with defaults (compare.py's, sweep.py's)
 
 
 def importance_weighted_bound(log_weights):
@@ -50,3 +51,12 @@ class IWAE(VAE):
         [name] = self.spec.extra_metric_names           # the bound, as in training
         return {**super().evaluation_extras(x, seed, samples), name: float(per_point.mean()),
                 f"{name}_per_point": per_point.tolist(), "importance_samples": k}
+
+
+SPECS = (ModelSpec(
+    name="iwae", label="IWAE (K={importance_samples})", config_class=VAEConfig,
+    implementation=IWAE, metric_names=TERM_NAMES + ("iwae_bound",),
+    description="the VAE's networks trained on the K-sample importance-weighted bound",
+    variant_settings={"importance_samples": AtLeast(2, DEFAULT_SAMPLES)},
+    variant_defaults={"4px": {"batch_size": 128}, "9px": {"batch_size": 128}},
+    conflicts={"posterior": "gaussian"}, compared_by_default=False),)

@@ -1,18 +1,37 @@
 """The interface every model implements, written down once.
 
-A model is described in two parts:
-- a `ModelSpec`: what the project knows of it without building it (name, label, config class,
-  metric names, networks, how its true ELBO is evaluated). It holds no TensorFlow, so the
-  scripts' `--help` and the run-directory checks read it without loading TensorFlow;
-- a `Model` subclass in the model's own module: its networks, optimisers and train step.
+A model's module declares all of it, in two parts:
+- `SPECS`, its `ModelSpec`s: what the project knows of a model without building it (name,
+  description, settings, the script that trains it, its defaults and conflicts, metric names,
+  networks, how its true ELBO is evaluated);
+- a `Model` subclass: its networks, optimisers and train step.
 
-registry.py lists the specs; nothing else keeps a table keyed by a model's name.
+A model module imports TensorFlow and Keras as `lazy_module`s, which load on first use, so
+that the scripts' `--help` and `--list-models` and the run-directory checks read its specs
+without loading TensorFlow. registry.py lists the model modules; nothing else keeps a table
+keyed by a model's name.
 """
 
 import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+
+class lazy_module:
+    """A module imported on the first use of one of its attributes (`tf = lazy_module(
+    "tensorflow")`): a model module's top level then loads no TensorFlow."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute):
+        module = importlib.import_module(self._name)
+        self.__dict__.update(vars(module))     # later lookups need no import
+        return getattr(module, attribute)
+
+
+tf = lazy_module("tensorflow")
 
 # The per-sample terms of every model's single-sample ELBO (the first four training metrics).
 TERM_NAMES = ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo")
@@ -22,11 +41,14 @@ TERM_NAMES = ("log_px_given_z", "log_pz", "log_qz_given_x", "elbo")
 class ModelSpec:
     """A registered model.
 
-    name: its name in config.json, in run directories and on the command line; a variant of a
-        model (other settings of one script) has a name of its own.
+    name: its name in config.json, in run directories and on the command line (`--model NAME`);
+        a variant of a model (other settings of one script) has a name of its own.
+    description: what it is, in one line (`--list-models`).
     label: its name in figures and tables; it may name settings in braces, filled from a
         run's config by run_label (e.g. "IWAE (K={importance_samples})").
-    config_class: its configs.TrainConfig subclass, whose fields generate its script's flags.
+    config_class: its configs.TrainConfig subclass, whose fields generate its script's flags:
+        a class of the model's own (a subclass of the script's class that adds fields, or any
+        TrainConfig subclass), or the class it shares with the other models of its script.
     implementation: the Model subclass, or "module:Class" so that it is imported (with
         TensorFlow) only when a model is built.
     metric_names: its training metrics, in history.csv's column order; they start with
@@ -38,37 +60,57 @@ class ModelSpec:
         model's own terms; if q is implicit it takes the entropy of q from a nearest-neighbour
         estimate on posterior samples (evaluation.py).
     variant_settings: the settings that make config_class describe this model rather than
-        another model sharing the class: setting -> value, or AtLeast(least, default) for a
-        model that any value from `least` up selects. The registry picks a config's model by
-        them (registry.spec_for), and a run of the model trained with defaults gets them.
+        another model sharing the class: setting -> a value (equal values select it) or a
+        rule (AtLeast, Except: any Selection). The registry picks a config's model by them
+        (registry.spec_for), and a run of the model trained with defaults gets them.
     variant_defaults: {dataset: {setting: default}}, this model's own defaults, on top of its
         config class's per-data-set ones.
+    conflicts: {setting: value}: settings of its config class that this model takes only at
+        that value (a usage error names both otherwise).
     compared_by_default: whether `python compare.py` shows it without --models.
-    script: the script that trains it (with variant_settings as flags), if there is one.
+    script: the training script that trains it (its flags are the settings of every model of
+        the script; `--model NAME` or its own settings pick it); "" for the script whose
+        config class its config class derives from (registry.SCRIPTS).
     """
 
     name: str
     label: str
     config_class: type
     implementation: Any
+    description: str = ""
     metric_names: tuple = TERM_NAMES
     critic_estimates: tuple = ()
     networks: tuple = ("encoder", "decoder")
     exact_log_q: bool = True
     variant_settings: dict = field(default_factory=dict)
     variant_defaults: dict = field(default_factory=dict)
+    conflicts: dict = field(default_factory=dict)
     compared_by_default: bool = True
     script: str = ""
 
     def default_settings(self) -> dict:
         """The settings that select this model, as a run with defaults gets them."""
-        return {name: value.default if isinstance(value, AtLeast) else value
-                for name, value in self.variant_settings.items()}
+        return {name: selection(value).default for name, value in self.variant_settings.items()}
 
     def selects(self, settings: dict) -> bool:
         """Whether the settings (a dict of every setting) have each of variant_settings."""
-        return all(value.matches(settings[name]) if isinstance(value, AtLeast)
-                   else settings[name] == value for name, value in self.variant_settings.items())
+        return all(selection(value).matches(settings[name])
+                   for name, value in self.variant_settings.items())
+
+    def conflict(self, settings: dict) -> str:
+        """'' if the settings (a dict of every setting) keep each of conflicts, else a line
+        naming the first one they break."""
+        for name, value in self.conflicts.items():
+            if settings[name] != value:
+                selected = f" ({self.selection_text()})" if self.variant_settings else ""
+                return (f"{self.name}{selected} takes {flag_name(name)} {value} only, not "
+                        f"{settings[name]}")
+        return ""
+
+    def selection_text(self) -> str:
+        """How its script's command line selects it, e.g. '--importance-samples >= 2'."""
+        return ", ".join(selection(value).text(flag_name(name))
+                         for name, value in self.variant_settings.items())
 
     @property
     def extra_metric_names(self) -> tuple:
@@ -97,14 +139,51 @@ class ModelSpec:
         return self.model_class()(self, config, n_pixels)
 
 
+def flag_name(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
+
+
+# Selections: the rules by which a variant setting selects a model. Each has `default` (the
+# value a run of the model with defaults takes), `matches(value)` and `text(flag)`.
+
+class Equals(NamedTuple):
+    """The one value that selects the model (a plain value in variant_settings means this)."""
+    default: Any
+
+    def matches(self, value) -> bool:
+        return value == self.default
+
+    def text(self, flag: str) -> str:
+        return f"{flag} {self.default}"
+
+
 class AtLeast(NamedTuple):
-    """A variant setting that any value from `least` up selects; a run of the model with
-    defaults takes `default`."""
+    """Any value from `least` up selects the model."""
     least: int
     default: int
 
     def matches(self, value) -> bool:
         return value >= self.least
+
+    def text(self, flag: str) -> str:
+        return f"{flag} >= {self.least} (default {self.default})"
+
+
+class Except(NamedTuple):
+    """Any value but `other` (the setting's value for the other models) selects the model."""
+    other: Any
+    default: Any
+
+    def matches(self, value) -> bool:
+        return value != self.other
+
+    def text(self, flag: str) -> str:
+        return f"{flag} other than {self.other} (default {self.default})"
+
+
+def selection(value):
+    """A variant setting's rule: the value itself where it has one, else Equals(value)."""
+    return value if callable(getattr(value, "matches", None)) else Equals(value)
 
 
 class _UnknownAsQuestionMark(dict):
@@ -188,6 +267,4 @@ class Model:
 
 def term_means(terms: PosteriorTerms) -> dict:
     """The batch means of the terms and of the ELBO, named as in TERM_NAMES."""
-    import tensorflow as tf   # here, not at the top: specs are read without TensorFlow
-
     return {name: tf.reduce_mean(getattr(terms, name)) for name in TERM_NAMES}

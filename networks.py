@@ -1,9 +1,13 @@
 """The Keras networks, built from standard layers only so that each saved .keras file loads
 with plain `keras.models.load_model(path)`."""
 
-import keras
+from __future__ import annotations   # the annotations name Keras, which loads on first use
+
 import numpy as np
-from keras import layers
+
+from model import lazy_module
+
+keras, layers = lazy_module("keras"), lazy_module("keras.layers")
 
 
 def mlp(h, width: int, depth: int, name: str, activation: str = "relu"):

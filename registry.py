@@ -1,17 +1,23 @@
 """The registry: the only list of models. Everything that needs to know which models exist
 (the scripts, training, evaluation, compare.py, the benchmark, the tests) reads it here.
 
-No TensorFlow here: a model's implementation is imported only when one is built.
+Each model module declares its models (`SPECS`, model.py); MODEL_MODULES lists the modules.
+Adding a model is one module and its name there. The model modules load TensorFlow only when
+a model is built, so reading the registry (`--help`, `--list-models`) loads none.
 """
 
+import argparse
 import dataclasses
+import importlib
 
 import configs
 from configs import AVBConfig, VAEConfig
-from model import TERM_NAMES, AtLeast, ModelSpec
+from model import TERM_NAMES, ModelSpec, flag_name
 
-ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
-IWAE_DEFAULT_SAMPLES = 8       # K of an IWAE run that compare.py trains; see README
+MODEL_MODULES = ("vae", "avb", "iwae", "flow")   # registered in this order
+# The training scripts, each with the config class whose models it trains by default: a
+# model whose config class derives from one of them is trained by that script.
+SCRIPTS = {"train_vae.py": VAEConfig, "train_avb.py": AVBConfig}
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
            "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
@@ -37,12 +43,32 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def register_modules(modules=MODEL_MODULES) -> None:
+    """Registers the SPECS of each model module (those registered already stay)."""
+    for module in modules:
+        for spec in importlib.import_module(module).SPECS:
+            if _MODELS.get(spec.name) is not spec:
+                register(spec)
+
+
+def module_of(spec: ModelSpec) -> str:
+    """The module that declares a model (its implementation's): what another process (a Ray
+    worker) imports to register it."""
+    if isinstance(spec.implementation, str):
+        return spec.implementation.split(":")[0]
+    return spec.implementation.__module__
+
+
 def unregister(name: str) -> None:
     _MODELS.pop(name, None)
 
 
 def names() -> tuple:
     return tuple(_MODELS)
+
+
+def specs() -> tuple:
+    return tuple(_MODELS.values())
 
 
 def get(name: str) -> ModelSpec:
@@ -60,7 +86,7 @@ def spec_of_settings(config_class, settings: dict) -> ModelSpec:
     """The model that settings (a dict of every field of config_class) describe: of the models
     with that config class, the one whose variant_settings they have, the one with the most
     variant settings where several have theirs (a model without any is the class's plain
-    model)."""
+    model). ValueError naming its conflict where that model's conflicts the settings break."""
     matching = [spec for spec in _MODELS.values()
                 if spec.config_class is config_class and spec.selects(settings)]
     if not matching:
@@ -68,10 +94,13 @@ def spec_of_settings(config_class, settings: dict) -> ModelSpec:
                            "settings")
     most = max(len(spec.variant_settings) for spec in matching)
     best = [spec for spec in matching if len(spec.variant_settings) == most]
-    if len(best) > 1:
+    allowed = [spec for spec in best if not spec.conflict(settings)]
+    if not allowed:
+        raise ValueError(best[0].conflict(settings))
+    if len(allowed) > 1:
         raise AmbiguousSettings("these settings describe several models: " + "; ".join(
-            f"{spec.name} ({', '.join(spec.variant_settings)})" for spec in best))
-    return best[0]
+            f"{spec.name} ({', '.join(spec.variant_settings)})" for spec in allowed))
+    return allowed[0]
 
 
 def spec_for(config) -> ModelSpec:
@@ -96,17 +125,124 @@ def make_config(config_class, **settings):
     return resolve(config_class, **settings)[0]
 
 
+def resolve_model(name: str, **settings) -> tuple:
+    """resolve for a run of the named model: unset settings that select it take its defaults.
+    ValueError if the settings given make it another model."""
+    spec = get(name)
+    config, sources = resolve(spec.config_class, **{**spec.default_settings(), **settings})
+    made = spec_for(config)
+    if made is not spec:
+        given = ", ".join(f"{flag_name(k)} {v}" for k, v in settings.items()
+                          if k in made.variant_settings) or "these settings"
+        raise ValueError(f"{given} make a run of {made.name}, not of {name}")
+    return config, sources
+
+
 def default_config(name: str, **settings):
     """The config of a run of the named model: the given settings, else its defaults."""
-    spec = get(name)
-    return make_config(spec.config_class, **{**spec.default_settings(), **settings})
+    return resolve_model(name, **settings)[0]
 
 
-def build_parser(config_class, description: str):
-    """The flags of config_class, their help naming the defaults of each model it trains."""
-    variants = {spec.name: spec.variant_defaults for spec in _MODELS.values()
-                if spec.config_class is config_class and spec.variant_defaults}
-    return configs.build_parser(config_class, description, variants)
+def default_settings(name: str, dataset: str) -> dict:
+    """Every setting of a run of the named model on dataset with its defaults."""
+    return dataclasses.asdict(default_config(name, dataset=dataset))
+
+
+# The training scripts.
+
+def script_of(spec: ModelSpec) -> str:
+    """The script that trains a model ('' if none does)."""
+    return spec.script or next((script for script, config_class in SCRIPTS.items()
+                                if issubclass(spec.config_class, config_class)), "")
+
+
+def family(script: str) -> tuple:
+    """The models a training script trains, in the registry's order."""
+    return tuple(spec for spec in _MODELS.values() if script_of(spec) == script)
+
+
+def family_classes(script: str) -> tuple:
+    """The config classes of a script's models: its own class first."""
+    return tuple(dict.fromkeys([SCRIPTS[script], *(spec.config_class
+                                                   for spec in family(script))]))
+
+
+def resolve_script(script: str, given: dict, model: str | None = None) -> tuple:
+    """(config, sources) of a run a training script's command line describes: of the model
+    named (--model), else of the model the settings given select among the script's models
+    (the script's own config class, unless a setting given belongs to one model's class
+    alone). ValueError (one line) if no model or several fit."""
+    fields = {c: {f.name for f in dataclasses.fields(c)} for c in family_classes(script)}
+    if model is not None:
+        spec = get(model)
+        if spec not in family(script):
+            raise UnknownModel(f"--model {model}: {script} trains "
+                               f"{', '.join(s.name for s in family(script))}")
+        foreign = [flag_name(k) for k in given if k not in fields[spec.config_class]]
+        if foreign:
+            raise ValueError(f"{', '.join(foreign)}: not a setting of {model}")
+        return resolve_model(model, **given)
+    fitting = [c for c in family_classes(script) if set(given) <= fields[c]]
+    roots = ([SCRIPTS[script]] if SCRIPTS[script] in fitting else
+             [c for c in fitting if not any(o is not c and issubclass(c, o) for o in fitting)])
+    if not roots:
+        raise ValueError(f"no model of {script} takes all of "
+                         f"{', '.join(map(flag_name, given))}")
+    if len(roots) > 1:
+        raise AmbiguousSettings(
+            "these settings fit several models (" + ", ".join(
+                s.name for s in family(script) if s.config_class in roots) + "); pass --model")
+    return resolve(roots[0], **given)
+
+
+def build_parser(script: str, description: str):
+    """The flags of every setting of a script's models (their help naming each model's own
+    defaults), --model and --list-models."""
+    variants = {spec.name: spec.variant_defaults for spec in family(script)
+                if spec.variant_defaults}
+    parser = configs.build_parser(family_classes(script), description, variants)
+    names = [spec.name for spec in family(script)]
+    parser.add_argument("--model", choices=names, help="the model to train, of: "
+                        f"{', '.join(names)} (default: the one the settings given select; "
+                        "see --list-models)")
+    parser.add_argument("--list-models", action=ListModels, specs=lambda: family(script),
+                        help="list the models this script trains, what each is and the "
+                             "settings that select it, and exit")
+    return parser
+
+
+class ListModels(argparse.Action):
+    """--list-models: prints listing(specs()) and exits, as --help does."""
+
+    def __init__(self, option_strings, dest, specs, **kwargs):
+        super().__init__(option_strings, dest, **{**kwargs, "nargs": 0,
+                                                  "default": argparse.SUPPRESS})
+        self.specs = specs
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(listing(self.specs()))
+        parser.exit(0)
+
+
+def selection_text(spec: ModelSpec) -> str:
+    """How a command line selects a model: its script with --model NAME, or with its variant
+    settings or its own settings (those its config class adds to the script's), or with
+    none (the script's default model)."""
+    script = script_of(spec)
+    if not script:
+        return "no script trains it"
+    base = {f.name for f in dataclasses.fields(SCRIPTS[script])} if script in SCRIPTS else set()
+    own = [flag_name(f.name) for f in dataclasses.fields(spec.config_class) if f.name not in base]
+    how = "; ".join(filter(None, [spec.selection_text(),
+                                  own and f"its own settings {', '.join(own)}"]))
+    return f"{script} --model {spec.name}" + (f", or {how}" if how else ", or no flag")
+
+
+def listing(specs) -> str:
+    """Two lines per model: its name and what it is, then how a command line selects it."""
+    width = max(len(spec.name) for spec in specs)
+    return "\n".join(f"{spec.name:<{width}}  {spec.description or spec.label}\n"
+                     f"{'':<{width}}  {selection_text(spec)}" for spec in specs)
 
 
 def colour(name: str) -> str:
@@ -114,28 +250,4 @@ def colour(name: str) -> str:
     return COLOURS[names().index(name) % len(COLOURS)]
 
 
-register(ModelSpec(
-    name="vae", label="VAE", config_class=VAEConfig, implementation="vae:VAE",
-    script="train_vae.py"))
-register(ModelSpec(
-    name="avb", label="AVB", config_class=AVBConfig, implementation="avb:AVB",
-    metric_names=TERM_NAMES + ADVERSARY_METRICS, critic_estimates=("log_qz_given_x", "elbo"),
-    networks=("encoder", "decoder", "adversary"), exact_log_q=False, script="train_avb.py"))
-register(ModelSpec(
-    name="avb-ac", label="AVB+AC", config_class=AVBConfig,
-    implementation="avb:AdaptiveContrastAVB", metric_names=TERM_NAMES + ADVERSARY_METRICS,
-    critic_estimates=("log_qz_given_x", "elbo"), networks=("encoder", "decoder", "adversary"),
-    exact_log_q=False, variant_settings={"contrast": "adaptive"},
-    # chosen by true ELBO over seeds 0-2 and by cost (README, "Robustness maps")
-    variant_defaults={"4px": {"learning_rate": 5e-4}, "9px": {"schedule": "cosine"}},
-    script="train_avb.py"))
-register(ModelSpec(
-    name="iwae", label="IWAE (K={importance_samples})", config_class=VAEConfig,
-    implementation="iwae:IWAE", metric_names=TERM_NAMES + ("iwae_bound",),
-    variant_settings={"importance_samples": AtLeast(2, IWAE_DEFAULT_SAMPLES)},
-    variant_defaults={"4px": {"batch_size": 128}, "9px": {"batch_size": 128}},
-    compared_by_default=False, script="train_vae.py"))
-register(ModelSpec(
-    name="flow", label="flow VAE", config_class=VAEConfig, implementation="flow:FlowVAE",
-    variant_settings={"posterior": "flow"}, variant_defaults={"9px": {"steps": 12000}},
-    compared_by_default=False, script="train_vae.py"))
+register_modules()

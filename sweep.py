@@ -24,7 +24,8 @@ import registry
 from harness import exits, memory, rundir
 from harness import startup
 from figures import sweep_summary
-from harness.sweep_grid import applies, grid_item, parse_grid, skipped_settings
+from harness.sweep_grid import (applies, check_models, grid_item, parse_grid,
+                                skipped_settings)
 from configs import OneLineErrorParser, dataset_name, positive_int, seed_value
 from harness.rundir import RunDirError
 
@@ -43,8 +44,8 @@ JOIN_FIX = (f"start the cluster with `ray start --head` on its head node, and wh
 
 @dataclass
 class Sweep:
-    """What to sweep. A grid setting applies to the models whose config has it (and that
-    it does not select, as a variant setting would); the other models run without it."""
+    """What to sweep. A grid setting applies to the models whose config has it; the other
+    models run without it."""
 
     models: tuple = ()                 # registered names; () means every registered model
     datasets: tuple = ("4px", "9px")
@@ -156,10 +157,13 @@ def set_threads(cpus: int) -> None:
             pass        # a reused worker whose TensorFlow already runs: its pools stay
 
 
-def train_one(config, resume: bool, cpus: int) -> dict:
-    """Trains one run with training.train, as the scripts do. Returns its status, error and
-    wall seconds; raises nothing but a cancellation outside the training loop."""
+def train_one(config, resume: bool, cpus: int, model_module: str) -> dict:
+    """Trains one run with training.train, as the scripts do, in a process that registers
+    its model from the module declaring it (a model added outside MODEL_MODULES is known
+    here too). Returns its status, error and wall seconds; raises nothing but a cancellation
+    outside the training loop."""
     set_threads(cpus)
+    registry.register_modules([model_module])
     from harness import training   # here, in the worker: the driver never loads TensorFlow
 
     start, status, error = time.perf_counter(), "finished", ""
@@ -325,7 +329,8 @@ def execute(sweep: Sweep, pending: list, outcomes: dict) -> RayUse:
         check_resources(ray, sweep.cpus_per_run)
         task = ray.remote(num_cpus=sweep.cpus_per_run, max_retries=0)(train_one)
         for plan, config, resume in pending:
-            refs[task.remote(config, resume, sweep.cpus_per_run)] = plan
+            refs[task.remote(config, resume, sweep.cpus_per_run,
+                             registry.module_of(registry.get(plan.model)))] = plan
             startup.raise_if_stopped()
         bar = progress_bar(len(refs))
         collect(ray, refs, bar, outcomes)
@@ -427,6 +432,7 @@ def sweep_from_args(parser, argv) -> Sweep:
         grid = parse_grid(args.pop("grid"), models)
         sweep = Sweep(models=models, grid=grid, datasets=tuple(dict.fromkeys(
             args.pop("datasets"))), seeds=tuple(dict.fromkeys(args.pop("seeds"))), **args)
+        check_models(plan_runs(sweep), sweep.steps, sweep.data_file)
     except ValueError as error:
         parser.error(str(error))
     if not sweep.address and sweep.cpus_per_run > os.cpu_count():

@@ -3,11 +3,10 @@ the run; --contrast adaptive trains AVB+AC."""
 
 from harness import runstart
 from harness import startup
-from configs import AVBConfig
 
 
 def main(argv=None) -> None:
-    request = runstart.parse_run(AVBConfig, __doc__, argv)
+    request = runstart.parse_run("train_avb.py", __doc__, argv)
     from harness import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
 
     startup.end_process(scriptrun.run(request))

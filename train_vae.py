@@ -4,11 +4,10 @@ posterior."""
 
 from harness import runstart
 from harness import startup
-from configs import VAEConfig
 
 
 def main(argv=None) -> None:
-    request = runstart.parse_run(VAEConfig, __doc__, argv)
+    request = runstart.parse_run("train_vae.py", __doc__, argv)
     from harness import scriptrun   # here, after parsing: --help and usage errors never load TensorFlow
 
     startup.end_process(scriptrun.run(request))

@@ -1,12 +1,12 @@
 """The VAE: Gaussian q(z|x), Bernoulli p(x|z), the reparameterised single-sample ELBO."""
 
-import tensorflow as tf
-
 import networks
 from configs import VAEConfig
 from densities import (bernoulli_log_likelihood, gaussian_kl_to_standard_normal,
                        gaussian_log_density, standard_normal_log_density)
-from model import Model, ModelSpec, PosteriorTerms, explicit_terms, term_means
+from model import Model, ModelSpec, PosteriorTerms, explicit_terms, lazy_module, term_means
+
+tf = lazy_module("tensorflow")
 
 
 class VAE(Model):
@@ -75,3 +75,8 @@ def reparameterise(z_mean, z_log_var, seed):
     """z = mean + exp(log_var / 2) * eps with eps ~ N(0, I) drawn from the seed."""
     eps = tf.random.stateless_normal(tf.shape(z_mean), seed)
     return z_mean + tf.exp(0.5 * z_log_var) * eps
+
+
+SPECS = (ModelSpec(
+    name="vae", label="VAE", config_class=VAEConfig, implementation=VAE,
+    description="Gaussian q(z|x) = N(mu(x), diag sigma(x)^2), trained on the single-sample ELBO"),)

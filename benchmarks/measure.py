@@ -198,18 +198,12 @@ def read_log_px(history: Path) -> list:
     return [(r["step"], r["log_px"]) for r in rows if r.get("log_px", "") != ""]
 
 
-def script_flags(model: str) -> list:
-    """The flags that select the model among those its script trains."""
-
-    return [f"--{k.replace('_', '-')}={v}" for k, v in registry.get(model).default_settings().items()]
-
-
 def script_run(model: str, dataset: str, eval_every: int | None, work: Path) -> ScriptRun:
     """Runs the model's script with default settings, watching history.csv for log p(x)."""
 
     out = work / f"{model}-{dataset}-{eval_every or 'default'}"
-    command = [sys.executable, str(ROOT / registry.get(model).script), *script_flags(model),
-               "--dataset", dataset, "--out", str(out)] + (
+    command = [sys.executable, str(ROOT / registry.script_of(registry.get(model))),
+               "--model", model, "--dataset", dataset, "--out", str(out)] + (
         ["--eval-every", str(eval_every)] if eval_every else [])
     seen, stderr = {}, (work / f"{out.name}.stderr").open("w+")
     start = time.perf_counter()

@@ -26,7 +26,8 @@ def record_failures(out: Path, outcomes: dict) -> None:
     failures.update({name: o["error"] for name, o in outcomes.items() if o["status"] == "failed"})
     for name in [n for n, o in outcomes.items() if o["status"] == "finished"]:
         failures.pop(name, None)
-    if failures:
+    if failures:          # where every run failed before writing, out is still to be made
+        Path(out).mkdir(parents=True, exist_ok=True)
         rundir.write_json(out / FAILURES_FILE, failures)
 
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import registry
 from harness import memory, rundir
 from configs import TrainConfig
+from model import flag_name
 
 
 class RunRequest(NamedTuple):
@@ -34,16 +35,17 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                             "changing any other than --steps is refused")
 
 
-def parse_run(config_class, description: str, argv=None) -> RunRequest:
-    """Parses the command line and checks --out against what is on disk, holding the run's
-    writer lock from here on; every usage error stops the script (exit status 2)."""
-    parser = registry.build_parser(config_class, description)
+def parse_run(script: str, description: str, argv=None) -> RunRequest:
+    """Parses a training script's command line (registry.SCRIPTS) and checks --out against
+    what is on disk, holding the run's writer lock from here on; every usage error stops the
+    script (exit status 2)."""
+    parser = registry.build_parser(script, description)
     _add_run_flags(parser)
     given = vars(parser.parse_args(argv))
     overwrite, resume = given.pop("overwrite"), given.pop("resume")
-    print_config = given.pop("print_config")
+    print_config, model = given.pop("print_config"), given.pop("model", None)
     try:
-        config, sources = registry.resolve(config_class, **given)
+        config, sources = registry.resolve_script(script, given, model)
         if print_config:
             print(config_text(config, sources))
             parser.exit(0)
@@ -54,7 +56,7 @@ def parse_run(config_class, description: str, argv=None) -> RunRequest:
 
     def checked_config():
         if resume:
-            return resumed_config(config_class, out, given)
+            return resumed_config(out, given, model, script)
         check_new_run(out, overwrite)
         return config
     try:
@@ -69,7 +71,8 @@ def parse_run(config_class, description: str, argv=None) -> RunRequest:
 def config_text(config, sources: dict) -> str:
     """The resolved settings, one line each: name, value and source."""
     width = max(map(len, sources))
-    lines = [f"model: {registry.spec_for(config).name} ({registry.spec_for(config).label})",
+    spec = registry.spec_for(config)
+    lines = [f"model: {spec.name} ({spec.run_label(config)})",
              f"{'out':<{width}}  {rundir.run_dir(config)}"]
     lines += [f"{name:<{width}}  {value!r:<12}  {source}" for name, (value, source)
               in sources.items() if name != "out"]
@@ -108,12 +111,32 @@ def check_new_run(out: Path, overwrite: bool) -> None:
                                  "replace it, or --resume to continue it")
 
 
-def resumed_config(config_class, out: Path, given: dict):
-    """The settings of the run saved in out, with the flags given (only --steps may differ).
-    A run at its last step without metrics.json still needs its final evaluation."""
+def resumed_config(out: Path, given: dict, model: str | None = None, script: str = ""):
+    """The settings of the run saved in out, of its model (or of `model`, which must be
+    its), with the flags given (only --steps may differ); where a script resumes it, the run
+    must be of one of the script's models. A run at its last step without metrics.json still
+    needs its final evaluation."""
     rundir.check_writable(out)
-    saved = rundir.saved_settings(out, [f.name for f in dataclasses.fields(config_class)])
-    config = registry.make_config(config_class, **{**saved, **given, "out": str(out)})
+    saved = rundir.saved_settings(out)
+    try:
+        spec = registry.get(model or saved.get("model", ""))
+    except registry.UnknownModel as error:
+        raise rundir.RunDirError(f"--resume: {out}: {error}")
+    if script and spec not in registry.family(script):
+        raise rundir.RunDirError(f"--resume: the run in {out} is of {spec.name}, which "
+                                 f"{registry.script_of(spec) or 'no script'} trains, not "
+                                 f"{script}")
+    fields = [f.name for f in dataclasses.fields(spec.config_class)]
+    foreign = [flag_name(name) for name in given if name not in fields]
+    if foreign:
+        raise rundir.RunDirError(f"--resume: the run in {out} is of {spec.name}, which has no "
+                                 f"{', '.join(foreign)}")
+    settings = {name: saved[name] for name in fields if name in saved}
+    try:
+        config = registry.resolve_model(spec.name, **{**settings, **given, "out": str(out)})[0]
+    except ValueError as error:
+        raise rundir.RunDirError(f"--resume: the run in {out} cannot take these settings "
+                                 f"({error})")
     state = rundir.run_state(out, config)
     if state.step > config.steps or state.kind == rundir.FINISHED:
         raise rundir.RunDirError(f"--resume: the run in {out} is already at step {state.step}; "

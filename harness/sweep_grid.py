@@ -22,14 +22,19 @@ def grid_item(text: str) -> tuple:
 
 
 def applies(name: str, model: str) -> bool:
-    """Whether a grid setting is one of the model's settings, and not one that selects a
-    model (so no grid value turns the model into another)."""
-    spec = registry.get(model)
-    fields = {f.name for f in dataclasses.fields(spec.config_class)}
-    selecting = {setting for other in registry.names() for setting in
-                 registry.get(other).variant_settings
-                 if registry.get(other).config_class is spec.config_class}
-    return name in fields and name not in selecting
+    """Whether a grid setting is one of the model's settings (one that selects a model
+    included: a value that would make the run another model's is refused, check_models)."""
+    return name in {f.name for f in dataclasses.fields(registry.get(model).config_class)}
+
+
+def check_models(plans, steps, data_file: str = "") -> None:
+    """ValueError (one line) if a planned run's grid values make it a run of a model other
+    than its own (e.g. importance_samples=4 for the vae, which is the iwae)."""
+    for plan in plans:
+        try:
+            plan.config(steps, data_file)
+        except ValueError as error:
+            raise ValueError(f"--grid: {plan.describe()}: {error}; sweep that model instead")
 
 
 def parse_grid(items: list, models: tuple) -> dict:

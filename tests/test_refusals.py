@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import registry
 from harness import rundir
 import sweep
 from configs import SEED_MAX
@@ -86,13 +87,23 @@ def test_help_and_usage_errors_load_neither_tensorflow_nor_ray(tmp_path, script)
     (exit 0; exit 2 and one line), and neither TensorFlow nor Ray was loaded by the end, nor
     anything written."""
     cases = fresh_cases(tmp_path)[script]
-    listed = [["--print-config", "--out", str(tmp_path / "out")]] if script == "train_vae.py" \
-        else []
+    listed = {"train_vae.py": [["--print-config", "--out", str(tmp_path / "out")],
+                               ["--list-models"]],
+              "train_avb.py": [["--list-models"]], "compare.py": [["--list-models"]]}
+    listed = listed.get(script, [])
     ended, ray, tensorflow = fresh_python(script, ["--help"], *listed, *cases)
     help_, ok, errors = ended[0], ended[1:1 + len(listed)], ended[1 + len(listed):]
     assert help_.returncode == 0 and "--help" in help_.stdout, help_
-    for ended in ok:          # --print-config: every setting listed, nothing trained
-        assert ended.returncode == 0 and ended.stdout.startswith("model: vae"), ended
+    for args, ended in zip(listed, ok):
+        assert ended.returncode == 0, ended
+        if args[0] == "--print-config":       # every setting listed, nothing trained
+            assert ended.stdout.startswith("model: vae"), ended
+        else:                                 # each model the script trains, a line each
+            trained = [s.name for s in registry.specs()
+                       if script == "compare.py" or registry.script_of(s) == script]
+            names = [line.split()[0] for line in ended.stdout.splitlines()
+                     if not line.startswith(" ")]
+            assert names == trained, ended
     for args, ended in zip(cases, errors):
         assert_refused(ended)
     assert (ray, tensorflow) == (False, False)

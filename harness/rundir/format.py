@@ -111,8 +111,8 @@ def write_metrics(out: Path, metrics: dict) -> None:
 
 # What a resumed run reads back.
 
-def saved_settings(out: Path, field_names) -> dict:
-    """The settings of the run in out, for --resume. Raises RunDirError if there is none."""
+def saved_settings(out: Path) -> dict:
+    """config.json of the run in out, for --resume. Raises RunDirError if there is none."""
     if not is_run_dir(out) or not (out / STATE_FILE).is_file():
         raise RunDirError(f"--resume: {out} holds no saved run state to resume; "
                           "start a new run without --resume")
@@ -120,7 +120,9 @@ def saved_settings(out: Path, field_names) -> dict:
         record = json.loads((out / CONFIG_FILE).read_text())
     except (OSError, ValueError) as error:
         raise RunDirError(f"--resume: cannot read {out / CONFIG_FILE}: {error}")
-    return {name: record[name] for name in field_names if name in record}
+    if not isinstance(record, dict):
+        raise RunDirError(f"--resume: {out / CONFIG_FILE} does not hold a JSON object")
+    return record
 
 
 def saved_step(out: Path) -> int:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 
-import configs
 import registry
 from harness.rundir.files import RunDirError
 from harness.rundir.format import changed_settings, read_config, saved_step
@@ -22,24 +21,30 @@ def run_name(model: str, dataset: str, seed: int, settings: tuple = ()) -> str:
     return "-".join([model, dataset, *(f"{k}={v}" for k, v in settings), f"seed{seed}"])
 
 
-def named_settings(latent_dim: int, binarisation: str = configs.TrainConfig.binarisation
-                   ) -> tuple:
-    """The settings a run's default directory name shows besides its model, data set and seed:
-    the latent dimension and the binarisation where they are not the defaults, so that runs
-    made with the defaults keep their names."""
-    named = {"latent_dim": latent_dim, "binarisation": binarisation}
-    return tuple((name, value) for name, value in named.items()
-                 if value != getattr(configs.TrainConfig, name))
+# Settings a default run name leaves out: those it shows already, where files are, and the
+# length of the run (--resume may change it).
+UNNAMED_SETTINGS = ("dataset", "seed", "out", "data_file", "steps")
 
 
-def run_dir(config) -> Path:
+def named_settings(config) -> tuple:
+    """((setting, value), ...): the settings a run's default directory name shows besides its
+    model, data set and seed: every one that differs from its model's defaults on its data
+    set (UNNAMED_SETTINGS aside), in the config's order, so that runs made with the defaults
+    keep their names and two runs with other settings never share one."""
+    spec = registry.spec_for(config)
+    defaults = registry.default_settings(spec.name, config.dataset)
+    return tuple((name, value) for name, value in dataclasses.asdict(config).items()
+                 if name not in UNNAMED_SETTINGS and value != defaults[name])
+
+
+def run_dir(config, root: str | Path = RUNS_ROOT) -> Path:
     """The directory of a run: its --out, else
-    runs/<model>-<dataset>[-latent_dim=D][-binarisation=dynamic]-seed<seed>."""
+    <root>/<model>-<dataset>[-<setting>=<value>...]-seed<seed> (named_settings)."""
     if config.out:
         return Path(config.out)
     name = run_name(registry.spec_for(config).name, config.dataset, config.seed,
-                    named_settings(config.latent_dim, config.binarisation))
-    return Path(RUNS_ROOT) / name
+                    named_settings(config))
+    return Path(root) / name
 
 
 NEW = "new"                        # nothing there, or only a lock a refused start left
