@@ -374,11 +374,13 @@ def parse_setting(f: dataclasses.Field, text: str):
     return value
 
 
-def _default_text(config_class, f, variants: dict) -> str:
+def _default_text(config_class, f, variants: dict, selected: dict) -> str:
     # A variant's default on the largest measured set holds on the larger Npx sets too (steps
     # scaled, as the steps text says).
     largest = list(measured_datasets(config_class))[-1]
     return _dataset_default_text(config_class, f) + "".join(
+        f"; {settings[f.name]} for {model}" for model, settings in selected.items()
+        if f.name in settings) + "".join(
         f"; {v} for {model} on {name}"
         + (" and larger Npx sets" if name == largest and f.name != "steps" else "")
         for model, by_dataset in variants.items()
@@ -409,11 +411,13 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser(config_classes: tuple, description: str, variants: dict | None = None
-                 ) -> argparse.ArgumentParser:
+def build_parser(config_classes: tuple, description: str, variants: dict | None = None,
+                 selected: dict | None = None) -> argparse.ArgumentParser:
     """One flag per field of the dataclasses (the first class with a field gives its help),
     with its help text and default; variants, {model name: {dataset: {setting: value}}}, are
-    the models' own defaults, named in the help. Flags left out are absent from the parsed
+    the models' own defaults per data set, and selected, {model name: {setting: value}}, the
+    values of the settings that select a model in a run of it with defaults, each named in
+    the help. Flags left out are absent from the parsed
     namespace, so that the registry can fill in per-data-set and per-model defaults."""
     parser = OneLineErrorParser(description=description, argument_default=argparse.SUPPRESS)
     owners = {}
@@ -423,7 +427,8 @@ def build_parser(config_classes: tuple, description: str, variants: dict | None 
     for config_class, f in owners.values():
         flag = "--" + f.name.replace("_", "-")
         kwargs = {"type": flag_type(f),
-                  "help": f"{f.metadata['help']} ({_default_text(config_class, f, variants or {})})"}
+                  "help": f"{f.metadata['help']} "
+                          f"({_default_text(config_class, f, variants or {}, selected or {})})"}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         parser.add_argument(flag, **kwargs)

@@ -200,7 +200,9 @@ def build_parser(script: str, description: str):
     defaults), --model and --list-models."""
     variants = {spec.name: spec.variant_defaults for spec in family(script)
                 if spec.variant_defaults}
-    parser = configs.build_parser(family_classes(script), description, variants)
+    selected = {spec.name: spec.default_settings() for spec in family(script)
+                if spec.variant_settings}
+    parser = configs.build_parser(family_classes(script), description, variants, selected)
     names = [spec.name for spec in family(script)]
     parser.add_argument("--model", choices=names, help="the model to train, of: "
                         f"{', '.join(names)} (default: the one the settings given select; "

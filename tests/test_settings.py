@@ -94,6 +94,8 @@ def test_a_variant_is_selected_by_any_value_but_one(elu_variant, capsys):
     assert registry.default_config("vae-elu").activation == "elu"
     listed = call_main(capsys, "train_vae.py", "--list-models").stdout
     assert "train_vae.py --model vae-elu, or --activation other than relu (default elu)" in listed
+    help_ = registry.build_parser("train_vae.py", "")._option_string_actions["--activation"].help
+    assert help_.endswith("(default: relu; elu for vae-elu)")
 
 
 def test_default_run_names_carry_every_setting_that_differs_from_the_models_defaults():
