@@ -413,8 +413,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def build_parser(config_classes: tuple, description: str, variants: dict | None = None,
                  selected: dict | None = None) -> argparse.ArgumentParser:
-    """One flag per field of the dataclasses (the first class with a field gives its help),
-    with its help text and default; variants, {model name: {dataset: {setting: value}}}, are
+    """One flag per field of the dataclasses (a field several define takes each distinct help
+    text and every choice), with its help text and default (by the first that defines it); variants, {model name: {dataset: {setting: value}}}, are
     the models' own defaults per data set, and selected, {model name: {setting: value}}, the
     values of the settings that select a model in a run of it with defaults, each named in
     the help. Flags left out are absent from the parsed
@@ -423,13 +423,24 @@ def build_parser(config_classes: tuple, description: str, variants: dict | None 
     owners = {}
     for cls in config_classes:
         for f in dataclasses.fields(cls):
-            owners.setdefault(f.name, (cls, f))
-    for config_class, f in owners.values():
+            owners.setdefault(f.name, []).append((cls, f))
+    for (config_class, f), *others in owners.values():
         flag = "--" + f.name.replace("_", "-")
+        helps = dict.fromkeys([f.metadata["help"], *(g.metadata["help"] for _, g in others)])
         kwargs = {"type": flag_type(f),
-                  "help": f"{f.metadata['help']} "
+                  "help": f"{'; '.join(helps)} "
                           f"({_default_text(config_class, f, variants or {}, selected or {})})"}
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
+        choices = dict.fromkeys(c for _, g in [(config_class, f), *others]
+                                for c in g.metadata.get("choices", ()))
+        if choices:
+            kwargs["choices"] = tuple(choices)
         parser.add_argument(flag, **kwargs)
     return parser
+
+
+def admits(config_class, settings: dict) -> bool:
+    """Whether config_class has each of the settings, each value among its field's choices
+    where it has some (classes that share a field may offer different choices)."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    return all(name in fields and value in fields[name].metadata.get("choices", (value,))
+               for name, value in settings.items())

@@ -255,6 +255,18 @@ class Model:
         """The per-sample ELBO terms at one z ~ q(z|x) per row of x."""
         raise NotImplementedError
 
+    # Whether q(z|x), with no closed form, has an estimator of log q from mixing draws whose
+    # ELBO is a lower bound rising to the true ELBO as the draws grow (a semi-implicit q;
+    # elbo_bound gives it, and the final evaluation reports it).
+    bounded_log_q = False
+
+    def elbo_bound(self, x, seed, samples: int, draws: int):
+        """Per row of x [N, P]: the mean over `samples` draws z ~ q(z|x) of log p(x|z) +
+        log p(z) - log q_hat(z|x), log q_hat estimated from `draws` mixing draws besides z's
+        own, a lower bound on the ELBO that rises to it as draws grow: shape [N]. Only where
+        bounded_log_q."""
+        raise NotImplementedError
+
     def train_step(self, x, seed) -> dict:
         """One update on the batch x; returns metric name -> scalar for spec.metric_names."""
         raise NotImplementedError

@@ -14,7 +14,7 @@ import configs
 from configs import AVBConfig, VAEConfig
 from model import TERM_NAMES, ModelSpec, flag_name
 
-MODEL_MODULES = ("vae", "avb", "iwae", "flow")   # registered in this order
+MODEL_MODULES = ("vae", "avb", "iwae", "flow", "sivi")   # registered in this order
 # The training scripts, each with the config class whose models it trains by default: a
 # model whose config class derives from one of them is trained by that script.
 SCRIPTS = {"train_vae.py": VAEConfig, "train_avb.py": AVBConfig}
@@ -169,9 +169,10 @@ def family_classes(script: str) -> tuple:
 
 def resolve_script(script: str, given: dict, model: str | None = None) -> tuple:
     """(config, sources) of a run a training script's command line describes: of the model
-    named (--model), else of the model the settings given select among the script's models
-    (the script's own config class, unless a setting given belongs to one model's class
-    alone). ValueError (one line) if no model or several fit."""
+    named (--model), else of the model the settings given select among the script's models:
+    those of the script's own config class where it admits the settings (configs.admits),
+    else of the one class that does (a model's own class: that model, with its defaults).
+    ValueError (one line) if no model or several fit."""
     fields = {c: {f.name for f in dataclasses.fields(c)} for c in family_classes(script)}
     if model is not None:
         spec = get(model)
@@ -182,16 +183,19 @@ def resolve_script(script: str, given: dict, model: str | None = None) -> tuple:
         if foreign:
             raise ValueError(f"{', '.join(foreign)}: not a setting of {model}")
         return resolve_model(model, **given)
-    fitting = [c for c in family_classes(script) if set(given) <= fields[c]]
+    fitting = [c for c in family_classes(script) if configs.admits(c, given)]
     roots = ([SCRIPTS[script]] if SCRIPTS[script] in fitting else
              [c for c in fitting if not any(o is not c and issubclass(c, o) for o in fitting)])
     if not roots:
-        raise ValueError(f"no model of {script} takes all of "
-                         f"{', '.join(map(flag_name, given))}")
+        raise ValueError(f"no model of {script} takes all of " + ", ".join(
+            f"{flag_name(k)} {v}" for k, v in given.items()))
     if len(roots) > 1:
         raise AmbiguousSettings(
             "these settings fit several models (" + ", ".join(
                 s.name for s in family(script) if s.config_class in roots) + "); pass --model")
+    owners = [spec for spec in family(script) if spec.config_class is roots[0]]
+    if roots[0] is not SCRIPTS[script] and len(owners) == 1:
+        return resolve_model(owners[0].name, **given)
     return resolve(roots[0], **given)
 
 

@@ -14,6 +14,11 @@
   measured on data simulated from the trained model, which bounds AIS's own error there.
 - A model with a density for q (spec.exact_log_q: the VAE) has its ELBO averaged over many z,
   with its exact log q.
+- A semi-implicit q(z|x) (model.bounded_log_q) has no closed-form density, but an estimate of
+  log q from mixing draws whose ELBO is a lower bound that rises to the true ELBO as the draws
+  grow: the ELBO reported is that bound at the most of BOUND_DRAWS, and `elbo_converged` says
+  whether it settled (within ENTROPY_TOLERANCE of the bound at a quarter of the draws); in 2-D
+  the nearest-neighbour estimate below stands beside it as a cross-check.
 - An implicit q(z|x) (the AVB's) has no density to evaluate, so its true ELBO
   = E_q[log p(x|z) + log p(z)] + H(q) takes the entropy H(q) = -E_q[log q(z|x)] from the
   Kozachenko-Leonenko nearest-neighbour estimator on fresh posterior samples, with the volume
@@ -47,10 +52,10 @@ import data
 from configs import QUADRATURE_DIM, TrainConfig
 from densities import bernoulli_log_likelihood, standard_normal_log_density
 from evaluation import ais, critic_error
-from evaluation.entropy import (COINCIDENT_LIMIT, MEAN_ENTROPY_TOLERANCE, EntropyCheck,
-                                entropy_check)
+from evaluation.entropy import (COINCIDENT_LIMIT, ENTROPY_TOLERANCE, MEAN_ENTROPY_TOLERANCE,
+                                EntropyCheck, entropy_check)
 from evaluation.quadrature import exact_log_px
-from evaluation.sizes import (ELBO_SAMPLES, HELD_OUT_ELBO_SAMPLES, HELD_OUT_KNN_SAMPLE_SIZES,
+from evaluation.sizes import (BOUND_DRAWS, ELBO_SAMPLES, HELD_OUT_ELBO_SAMPLES, HELD_OUT_KNN_SAMPLE_SIZES,
                               KNN_SAMPLE_SIZES, POINTS_PER_CHUNK)
 from harness.rundir import CRITIC_ELBO
 
@@ -145,6 +150,40 @@ def explicit_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes",
             "elbo_converged": True, "elbo_method": "exact log q"}
 
 
+def bounded_elbo_metrics(model, x_all, point_seeds, sizes: "Sizes",
+                         progress=no_progress) -> dict:
+    """metrics.json's ELBO entries for a q whose log density is estimated from mixing draws
+    (model.bounded_log_q): the lower bound at each of BOUND_DRAWS, the largest as `elbo`, and
+    whether it settled between them (at every data point, or on the mean where
+    sizes.judged_on_mean); where D = 2 the nearest-neighbour estimate beside it."""
+    bound = tf.function(model.elbo_bound, reduce_retracing=True)
+    by_draws = each_point(progress, "ELBO bound (mixing draws)", lambda i: {
+        draws: float(bound(x_all[i:i + 1], point_seeds[i], sizes.elbo_samples, draws)[0])
+        for draws in BOUND_DRAWS}, len(point_seeds))
+    fewest, most = min(BOUND_DRAWS), max(BOUND_DRAWS)
+    change = [p[most] - p[fewest] for p in by_draws]
+    metrics = {"elbo_per_point": [p[most] for p in by_draws],
+               "elbo_by_draws": {str(n): float(np.mean([p[n] for p in by_draws]))
+                                 for n in BOUND_DRAWS},
+               "elbo_converged": bool(abs(np.mean(change)) <= MEAN_ENTROPY_TOLERANCE
+                                      if sizes.judged_on_mean
+                                      else max(map(abs, change)) <= ENTROPY_TOLERANCE),
+               "elbo_method": f"lower bound from {most} mixing draws", "elbo_lower_bound": True}
+    if model.latent_dim == QUADRATURE_DIM:
+        cross_check = implicit_elbo_metrics(model, x_all, point_seeds, sizes, progress)
+        metrics.update({"elbo_nearest_neighbour": float(np.mean(cross_check["elbo_per_point"])),
+                        "elbo_nearest_neighbour_converged": cross_check["elbo_converged"]})
+    return metrics
+
+
+def elbo_metrics(model, x_all, point_seeds, sizes: "Sizes", progress=no_progress) -> dict:
+    """metrics.json's ELBO entries, by the model's kind of q: a density, a bound from mixing
+    draws, or implicit."""
+    measure = (explicit_elbo_metrics if model.spec.exact_log_q
+               else bounded_elbo_metrics if model.bounded_log_q else implicit_elbo_metrics)
+    return measure(model, x_all, point_seeds, sizes, progress)
+
+
 def log_px_estimate(model, x, config: TrainConfig, seed_word: int, progress=no_progress,
                     images: str = "", annealer=None) -> tuple:
     """(log p(x) per row of x, metrics.json's entries on how it was computed); seed_word keys
@@ -223,15 +262,14 @@ def evaluate_run(model, dataset, config: TrainConfig, progress=no_progress) -> d
     seed = tf.constant([config.seed, 1], tf.int64)
     point_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, n_points))
     sizes = evaluation_sizes(dataset)
-    elbo_metrics = (explicit_elbo_metrics if model.spec.exact_log_q
-                    else implicit_elbo_metrics)(model, x_all, point_seeds, sizes, progress)
-    elbo = np.array(elbo_metrics["elbo_per_point"])
+    elbo_entries = elbo_metrics(model, x_all, point_seeds, sizes, progress)
+    elbo = np.array(elbo_entries["elbo_per_point"])
     metrics = {"evaluated_on": "test" if dataset.x_test is not None else "all",
                "n_evaluated": n_points, "split": dataset.split,
                "log_px": float(log_px.mean()), "log_px_per_point": log_px.tolist(),
                **log_px_metrics,
                "optimum_log_px": dataset.optimum_log_px, "elbo": float(elbo.mean()),
-               **elbo_metrics, "posterior_gap": float((log_px - elbo).mean()),
+               **elbo_entries, "posterior_gap": float((log_px - elbo).mean()),
                "posterior_gap_per_point": (log_px - elbo).tolist()}
     if config.log_px_method == "ais":
         metrics.update(bdmc_metrics(model, config, progress("BDMC on simulated data"),

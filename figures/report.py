@@ -60,7 +60,10 @@ def results_table(rows: list, source: dict, dataset: str) -> str:
         for column in COLUMNS:
             values = [float(r[column]) for r in runs if r[column] not in ("", None)]
             text = spread(values)
-            if column == "elbo" and any(r["elbo_converged"] == "False" for r in runs):
+            if column == "elbo" and any(r.get("elbo_lower_bound") == "True" for r in runs):
+                text = ">= " + text + ("" if all(r["elbo_converged"] == "True" for r in runs)
+                                      else " (not settled in some runs)")
+            elif column == "elbo" and any(r["elbo_converged"] == "False" for r in runs):
                 text += " (not converged in some runs: an upper estimate)"
             cells.append(text)
         cells.append(str(len(runs)))

@@ -13,7 +13,7 @@ from figures.tables import number, table_lines
 FAILURES_FILE = "failed.json"
 TIMING_FILE = "timing.json"
 SUMMARY_METRICS = ("log_px", "optimum_log_px", "train_log_px", "elbo", "elbo_converged",
-                   rundir.CRITIC_ELBO, "posterior_gap", "train_seconds")
+                   "elbo_lower_bound", rundir.CRITIC_ELBO, "posterior_gap", "train_seconds")
 
 
 def read_failures(out: Path) -> dict:
@@ -47,7 +47,7 @@ def summary_row(plan, grid: dict, failures: dict) -> dict:
 def markdown_summary(rows: list, grid: dict, timing: str) -> str:
     head = ["model", "data set", "seed", *grid, "log p(x) (test images where held out)",
             "optimum", "training-subset log p(x)", "true ELBO",
-            "converged", "ELBO estimated by T", "posterior gap", "training time (s)",
+            "converged", "ELBO a lower bound", "ELBO estimated by T", "posterior gap", "training time (s)",
             "status", "run directory"]
     lines = table_lines(head, [
         [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
