@@ -231,11 +231,13 @@ class AVBConfig(EncoderDecoderConfig):
     contrast (contrast = adaptive), AVB+AC.
 
     On 9px the encoder learns at 1e-3 against 4 adversary steps: at 2e-3 and 2 steps its ReLU
-    posterior put mass on lines (no density, diverging entropy estimate)."""
+    posterior put mass on lines (no density, diverging entropy estimate). Its rates decay by a
+    cosine there as on 4px: over seeds 0-2 its true ELBO rose on every seed against a constant
+    rate, on 9px and on 16px (docs/results-sivi.md)."""
 
     dataset_defaults: ClassVar[dict] = {
         "4px": {"steps": 10000, "batch_size": 256, "schedule": "cosine"},
-        "9px": {"steps": 20000, "batch_size": 128, "schedule": "constant",
+        "9px": {"steps": 20000, "batch_size": 128, "schedule": "cosine",
                 "learning_rate": 1e-3, "adversary_steps": 4},
         **{name: {"steps": 5000, "adversary_width": 256} for name in data.IMAGE_NAMES}}
 

@@ -256,7 +256,7 @@ def run_line(plan: Plan, outcome: dict) -> str:
     beside = (f"optimum {optimum:.4f}" if optimum is not None
               else f"training-subset log p(x) {m['train_log_px']:.4f}")
     return head + (f"{'test ' if optimum is None else ''}log p(x) {m['log_px']:.4f} ({beside}), "
-                   f"true ELBO {m['elbo']:.4f}, {outcome['seconds']:.1f} s")
+                   f"true ELBO {rundir.elbo_text(m)}, {outcome['seconds']:.1f} s")
 
 
 def task_outcome(ray, ref) -> dict:

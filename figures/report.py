@@ -29,7 +29,9 @@ RESULTS = "results"
 PAGES = ("README.md", "docs/*.md")
 MARKER = re.compile(r"(<!-- report:([\w.-]+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
 COLUMNS = {"log_px": "log p(x)", "elbo": "true ELBO", "elbo_estimated_by_T":
-           "ELBO estimated by T", "posterior_gap": "posterior gap"}
+           "ELBO estimated by T", "posterior_gap": "posterior gap",
+           "train_seconds": "training time (s)"}
+DIGITS = {"train_seconds": 1}     # decimals of a column, where not number()'s
 
 
 def read_summary(folder: Path) -> tuple:
@@ -39,14 +41,14 @@ def read_summary(folder: Path) -> tuple:
     return rows, json.loads((folder / "source.json").read_text())
 
 
-def spread(values: list) -> str:
+def spread(values: list, digits: int = 4) -> str:
     """The mean of the values, with their range in brackets where there are several."""
     if not values:
         return ""
-    mean = number(sum(values) / len(values))
+    mean = number(sum(values) / len(values), digits)
     if len(values) == 1:
         return mean
-    return f"{mean} ({number(min(values))} to {number(max(values))})"
+    return f"{mean} ({number(min(values), digits)} to {number(max(values), digits)})"
 
 
 def results_table(rows: list, source: dict, dataset: str) -> str:
@@ -59,7 +61,7 @@ def results_table(rows: list, source: dict, dataset: str) -> str:
         cells = [registry.get(model).label]
         for column in COLUMNS:
             values = [float(r[column]) for r in runs if r[column] not in ("", None)]
-            text = spread(values)
+            text = spread(values, DIGITS.get(column, 4))
             if column == "elbo" and any(r.get("elbo_lower_bound") == "True" for r in runs):
                 text = ">= " + text + ("" if all(r["elbo_converged"] == "True" for r in runs)
                                       else " (not settled in some runs)")
@@ -69,7 +71,8 @@ def results_table(rows: list, source: dict, dataset: str) -> str:
         cells.append(str(len(runs)))
         lines.append(cells)
     optimum = rows[0]["optimum_log_px"] if rows else ""
-    table = table_lines(["model", *COLUMNS.values(), "seeds"], lines, "lrrrrr")
+    table = table_lines(["model", *COLUMNS.values(), "seeds"], lines,
+                        "l" + "r" * (len(COLUMNS) + 1))
     where = (f"From `{RESULTS}/{source['name']}/summary.csv`: `{source['command']}` at commit "
              f"{source['commit'][:7]} on {source['machine']}, {source['date']}.")
     best = f" The optimum is {number(float(optimum))}." if optimum else ""

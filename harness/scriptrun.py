@@ -25,7 +25,7 @@ def report(result: training.RunResult) -> None:
     if "train_log_px" in m:
         print(f"log p(x) of as many training images {m['train_log_px']:.4f}")
     if "elbo" in m:
-        print(f"ELBO {m['elbo']:.4f}  posterior gap {m['posterior_gap']:.4f}")
+        print(f"ELBO {rundir.elbo_text(m)}  posterior gap {m['posterior_gap']:.4f}")
     if rundir.CRITIC_ELBO in m:
         print(f"ELBO estimated by T {m[rundir.CRITIC_ELBO]:.4f}  (biased estimate)")
     print(f"{m['steps']} steps in {m['train_seconds']:.1f} s ({m['steps_per_second']:.0f} steps/s)"

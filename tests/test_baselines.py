@@ -72,16 +72,16 @@ def test_variant_defaults_apply_only_to_their_variant_and_yield_to_flags():
     ac_4px = make_config(AVBConfig, contrast="adaptive", dataset="4px")
     assert (ac_4px.learning_rate, ac_4px.adversary_steps, ac_4px.schedule) == (5e-4, 2, "cosine")
     assert make_config(AVBConfig, dataset="4px").learning_rate == 2e-3
-    assert make_config(AVBConfig, contrast="adaptive", dataset="9px").schedule == "cosine"
-    assert make_config(AVBConfig, dataset="9px").schedule == "constant"
+    assert make_config(AVBConfig, dataset="9px").schedule == "cosine"
     assert make_config(AVBConfig, contrast="adaptive", dataset="9px",
                        schedule="constant").schedule == "constant"
 
 
 def test_help_says_a_variant_default_of_the_largest_measured_set_holds_beyond_it():
     flags = registry.build_parser("train_avb.py", "")._option_string_actions
-    assert "cosine for avb-ac on 9px and larger Npx sets" in flags["--schedule"].help
     assert "0.0005 for avb-ac on 4px)" in flags["--learning-rate"].help
+    flags = registry.build_parser("train_vae.py", "")._option_string_actions
+    assert "128 for iwae on 9px and larger Npx sets" in flags["--batch-size"].help
 
 
 def test_iwae_and_flow_together_are_a_usage_error(capsys):

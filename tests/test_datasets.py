@@ -31,10 +31,10 @@ def test_measured_defaults_stay_and_larger_sets_scale_the_9px_steps():
     avb_4px, avb_9px = make_config(AVBConfig, dataset="4px"), make_config(AVBConfig,
                                                                            dataset="9px")
     assert (avb_4px.steps, avb_4px.batch_size, avb_4px.schedule) == (10000, 256, "cosine")
-    assert (avb_9px.steps, avb_9px.batch_size, avb_9px.schedule) == (20000, 128, "constant")
+    assert (avb_9px.steps, avb_9px.batch_size, avb_9px.schedule) == (20000, 128, "cosine")
     assert make_config(VAEConfig, dataset="9px").steps == 6000
     avb_16px = make_config(AVBConfig, dataset="16px")
-    assert (avb_16px.steps, avb_16px.batch_size, avb_16px.schedule) == (35600, 128, "constant")
+    assert (avb_16px.steps, avb_16px.batch_size, avb_16px.schedule) == (35600, 128, "cosine")
     assert make_config(VAEConfig, dataset="25px").steps == 16700      # 6000 x 25 / 9
     assert make_config(AVBConfig, dataset="16px", steps=50).steps == 50
 

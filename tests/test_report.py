@@ -9,20 +9,22 @@ import pytest
 from figures import report
 from tests.conftest import ROOT
 
-SUMMARY = """model,dataset,n_points,seed,log_px,optimum_log_px,train_log_px,elbo,elbo_converged,elbo_estimated_by_T,posterior_gap,train_seconds,status,error,run_dir
-avb,4px,4,0,-1.4,-1.3862943611198906,,-1.5,True,-1.3,0.1,10.0,finished,,r/a0
-vae,4px,4,0,-1.6,-1.3862943611198906,,-1.7,True,,0.1,5.0,finished,,r/v0
-avb,4px,4,1,-1.5,-1.3862943611198906,,-1.75,False,-1.35,0.25,10.0,finished,,r/a1
-vae,4px,4,1,,-1.3862943611198906,,,,,,,failed,NaN,r/v1
-vae,9px,9,0,-2.5,-2.1972245773362196,,-2.6,True,,0.1,5.0,finished,,r/v9
+SUMMARY = """model,dataset,n_points,seed,log_px,optimum_log_px,train_log_px,elbo,elbo_converged,elbo_lower_bound,elbo_estimated_by_T,posterior_gap,train_seconds,status,error,run_dir
+avb,4px,4,0,-1.4,-1.3862943611198906,,-1.5,True,,-1.3,0.1,10.0,finished,,r/a0
+vae,4px,4,0,-1.6,-1.3862943611198906,,-1.7,True,,,0.1,5.0,finished,,r/v0
+avb,4px,4,1,-1.5,-1.3862943611198906,,-1.75,False,,-1.35,0.25,12.0,finished,,r/a1
+vae,4px,4,1,,-1.3862943611198906,,,,,,,,failed,NaN,r/v1
+sivi,4px,4,0,-1.45,-1.3862943611198906,,-1.47,True,True,,0.02,8.0,finished,,r/s0
+vae,9px,9,0,-2.5,-2.1972245773362196,,-2.6,True,,,0.1,5.0,finished,,r/v9
 """
 SOURCE = {"commit": "0123456789abcdef", "machine": "2 cores of a test CPU",
           "date": "2026-12-03", "command": "python sweep.py --models vae avb"}
 EXPECTED = """<!-- report:tiny:4px -->
-| model | log p(x) | true ELBO | ELBO estimated by T | posterior gap | seeds |
-| --- | ---: | ---: | ---: | ---: | ---: |
-| VAE | -1.6000 | -1.7000 |  | 0.1000 | 1 |
-| AVB | -1.4500 (-1.5000 to -1.4000) | -1.6250 (-1.7500 to -1.5000) (not converged in some runs: an upper estimate) | -1.3250 (-1.3500 to -1.3000) | 0.1750 (0.1000 to 0.2500) | 2 |
+| model | log p(x) | true ELBO | ELBO estimated by T | posterior gap | training time (s) | seeds |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| VAE | -1.6000 | -1.7000 |  | 0.1000 | 5.0 | 1 |
+| AVB | -1.4500 (-1.5000 to -1.4000) | -1.6250 (-1.7500 to -1.5000) (not converged in some runs: an upper estimate) | -1.3250 (-1.3500 to -1.3000) | 0.1750 (0.1000 to 0.2500) | 11.0 (10.0 to 12.0) | 2 |
+| SIVI | -1.4500 | >= -1.4700 |  | 0.0200 | 8.0 | 1 |
 
 From `results/tiny/summary.csv`: `python sweep.py --models vae avb` at commit 0123456 on 2 cores of a test CPU, 2026-12-03. The optimum is -1.3863.
 <!-- /report -->

@@ -20,7 +20,7 @@ def test_each_value_names_its_source():
                                        learning_rate=0.01)
     assert registry.spec_for(config).name == "avb-ac"
     assert sources["learning_rate"] == (0.01, configs.COMMAND_LINE)
-    assert sources["schedule"] == ("cosine", "avb-ac's default on 9px, which 16px takes")
+    assert sources["schedule"] == ("cosine", "9px's default, which 16px takes")
     assert sources["steps"][0] == config.steps and "scaled by 16/9 points" in sources["steps"][1]
     assert sources["noise_dim"] == (AVBConfig.noise_dim, configs.CLASS_DEFAULT)
     assert set(sources) == {f.name for f in dataclasses.fields(AVBConfig)}

@@ -49,7 +49,7 @@ from harness.rundir.format import (PRIOR_IMAGES, UNCHECKED_ON_RESUME, NOT_SETTIN
                                    read_config, read_metrics, parse_csv, read_history,
                                    history_columns, read_posterior, check_posterior_shapes,
                                    check_complete, read_run, check_networks, final_metrics,
-                                   elbo_converged, settings_of)  # noqa: F401
+                                   elbo_converged, elbo_text, settings_of)  # noqa: F401
 from harness.rundir.state import (RUNS_ROOT, run_name, named_settings, run_dir, NEW, NOT_A_RUN,
                                   UNSAVED, UNFINISHED, FINISHED, IN_PROGRESS, OTHER_SETTINGS,
                                   RunState, run_state, is_unfinished, kept_save)  # noqa: F401

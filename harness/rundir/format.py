@@ -314,6 +314,12 @@ def elbo_converged(metrics: dict) -> bool:
     return bool(metrics.get("elbo_converged", True))
 
 
+def elbo_text(metrics: dict) -> str:
+    """metrics.json's ELBO as a line shows it: '>= value' where it is a lower bound (a
+    semi-implicit q's, evaluation/final.py)."""
+    return (">= " if metrics.get("elbo_lower_bound") else "") + f"{metrics['elbo']:.4f}"
+
+
 def settings_of(run: Run) -> dict:
     """The settings a run was made with, besides its model and seed."""
     return {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}
