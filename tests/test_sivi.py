@@ -42,9 +42,9 @@ def gaussian_mixing():
 
 def test_the_estimate_of_log_q_falls_to_the_closed_form_as_the_draws_grow(gaussian_mixing):
     model, m, variance = gaussian_mixing
-    z, mu, log_var, a_0, a = model.draw(X, tf.constant([1, 2]), SAMPLES)
+    z, mu, log_var, mixture = model.draw(X, tf.constant([1, 2]), SAMPLES)
     exact = gaussian_log_density(z, m, tf.math.log(tf.constant(variance, tf.float32)))
-    excess = [float(tf.reduce_mean(model.log_q_estimate(z, mu, log_var, a_0, a, draws,
+    excess = [float(tf.reduce_mean(model.log_q_estimate(z, mu, log_var, mixture, draws,
                                                         tf.constant([3, draws])) - exact))
               for draws in (4, 64, 1024, 16384)]
     # It overestimates log q (so the ELBO it gives is a lower bound), by less and less.
