@@ -416,11 +416,12 @@ class OneLineErrorParser(argparse.ArgumentParser):
 def build_parser(config_classes: tuple, description: str, variants: dict | None = None,
                  selected: dict | None = None) -> argparse.ArgumentParser:
     """One flag per field of the dataclasses (a field several define takes each distinct help
-    text and every choice), with its help text and default (by the first that defines it); variants, {model name: {dataset: {setting: value}}}, are
-    the models' own defaults per data set, and selected, {model name: {setting: value}}, the
-    values of the settings that select a model in a run of it with defaults, each named in
-    the help. Flags left out are absent from the parsed
-    namespace, so that the registry can fill in per-data-set and per-model defaults."""
+    text and every choice), with its help text and default (by the first that defines it);
+    variants, {model name: {dataset: {setting: value}}}, are the models' own defaults per data
+    set, and selected, {model name: {setting: value}}, the values of the settings that select
+    a model in a run of it with defaults, each named in the help. Flags left out are absent
+    from the parsed namespace, so that the registry can fill in per-data-set and per-model
+    defaults."""
     parser = OneLineErrorParser(description=description, argument_default=argparse.SUPPRESS)
     owners = {}
     for cls in config_classes:

@@ -3,23 +3,23 @@ is a Gaussian whose mean is itself random,
 
     q(z|x) = E_{eps ~ N(0, I)} N(z; mu(x, eps), diag sigma(x)^2),
 
-mu an implicit network of x and the mixing noise eps, sigma one of x alone. q has no
-closed-form density and needs no adversary: for z = mu(x, eps_0) + sigma(x) * xi and K more
-mixing draws eps_1 .. eps_K,
+mu an implicit network of x and the mixing noise eps, sigma one of x (the SIVI paper's VAE
+form) or, by default, of x and eps too. q has no closed-form density and needs no adversary:
+for z = mu(x, eps_0) + sigma(x, eps_0) * xi and K more mixing draws eps_1 .. eps_K,
 
-    log p(x|z) + log p(z) - log (1/(K+1)) sum_{k=0..K} N(z; mu(x, eps_k), sigma(x)^2)
+    log p(x|z) + log p(z) - log (1/(K+1)) sum_{k=0..K} N(z; mu(x, eps_k), sigma(x, eps_k)^2)
 
 lies below the ELBO in expectation for every K and rises to it as K grows (the mixture over
 the draws overestimates log q(z|x) by less and less). Training maximises it with
 K = --sivi-samples; the final evaluation reports it with sizes.BOUND_DRAWS mixing draws, a
 lower bound converging from below, checked for convergence (evaluation/final.py).
 
-The mixing means take AVB+AC's encoder form, mu(x, eps) = a_0(x) + sum_i a_i(x) * v_i(eps):
-the basis v(eps) does not depend on x, so the K draws of a batch share it and a large K costs
-little (K = 256 trains faster than the AVB on 9px). With mu a network of (x, eps) computed
-per draw instead, K = 16 cost twice the AVB's time and its mixing stayed unused: near a
-Gaussian q the bound's gain from spreading the means is second order, and at small K the
-estimate's bias penalises the spread.
+The mixing means take AVB+AC's encoder form, mu(x, eps) = a_0(x) + sum_i a_i(x) * v_i(eps),
+and log sigma^2 = c_0(x) + sum_i c_i(x) * w_i(eps): the basis (v, w) does not depend on x, so
+the K draws of a batch share it and a large K costs little. With mu a network of (x, eps)
+computed per draw instead, the mixing stayed unused: near a Gaussian q the bound's gain from
+spreading the means is second order, and at small K the estimate's bias penalises the spread
+(docs/results-sivi.md has the measurements).
 """
 
 import math

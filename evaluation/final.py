@@ -55,8 +55,8 @@ from evaluation import ais, critic_error
 from evaluation.entropy import (COINCIDENT_LIMIT, ENTROPY_TOLERANCE, MEAN_ENTROPY_TOLERANCE,
                                 EntropyCheck, entropy_check)
 from evaluation.quadrature import exact_log_px
-from evaluation.sizes import (BOUND_DRAWS, ELBO_SAMPLES, HELD_OUT_ELBO_SAMPLES, HELD_OUT_KNN_SAMPLE_SIZES,
-                              KNN_SAMPLE_SIZES, POINTS_PER_CHUNK)
+from evaluation.sizes import (BOUND_DRAWS, ELBO_SAMPLES, HELD_OUT_ELBO_SAMPLES,
+                              HELD_OUT_KNN_SAMPLE_SIZES, KNN_SAMPLE_SIZES, POINTS_PER_CHUNK)
 from harness.rundir import CRITIC_ELBO
 
 PER_POINT = "_per_point"     # metrics.json's per-data-point lists end so

@@ -47,8 +47,8 @@ def summary_row(plan, grid: dict, failures: dict) -> dict:
 def markdown_summary(rows: list, grid: dict, timing: str) -> str:
     head = ["model", "data set", "seed", *grid, "log p(x) (test images where held out)",
             "optimum", "training-subset log p(x)", "true ELBO",
-            "converged", "ELBO a lower bound", "ELBO estimated by T", "posterior gap", "training time (s)",
-            "status", "run directory"]
+            "converged", "ELBO a lower bound", "ELBO estimated by T", "posterior gap",
+            "training time (s)", "status", "run directory"]
     lines = table_lines(head, [
         [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
          *(str(r[k]) for k in grid), *(number(r[k]) for k in SUMMARY_METRICS[:-1]),
