@@ -361,6 +361,11 @@ def settings_of_record(config_class, record: dict) -> dict:
 _FLAG_TYPES = {int: positive_int, float: positive_float, str: str}
 
 
+def flag_name(setting: str) -> str:
+    """A setting's command-line flag: --name-with-dashes."""
+    return "--" + setting.replace("_", "-")
+
+
 def flag_type(f: dataclasses.Field):
     """The function that reads a setting's flag value from text (an ArgumentTypeError if bad)."""
     return f.metadata.get("type", _FLAG_TYPES[f.type])
@@ -428,7 +433,7 @@ def build_parser(config_classes: tuple, description: str, variants: dict | None 
         for f in dataclasses.fields(cls):
             owners.setdefault(f.name, []).append((cls, f))
     for (config_class, f), *others in owners.values():
-        flag = "--" + f.name.replace("_", "-")
+        flag = flag_name(f.name)
         helps = dict.fromkeys([f.metadata["help"], *(g.metadata["help"] for _, g in others)])
         kwargs = {"type": flag_type(f),
                   "help": f"{'; '.join(helps)} "

@@ -17,6 +17,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from configs import flag_name
+
 
 class lazy_module:
     """A module imported on the first use of one of its attributes (`tf = lazy_module(
@@ -137,10 +139,6 @@ class ModelSpec:
     def build(self, config, n_pixels: int) -> "Model":
         # The implementation is imported here, with TensorFlow, only once a model is built.
         return self.model_class()(self, config, n_pixels)
-
-
-def flag_name(setting: str) -> str:
-    return "--" + setting.replace("_", "-")
 
 
 # Selections: the rules by which a variant setting selects a model. Each has `default` (the

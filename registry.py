@@ -11,8 +11,8 @@ import dataclasses
 import importlib
 
 import configs
-from configs import AVBConfig, VAEConfig
-from model import TERM_NAMES, ModelSpec, flag_name
+from configs import AVBConfig, VAEConfig, flag_name
+from model import TERM_NAMES, ModelSpec
 
 MODEL_MODULES = ("vae", "avb", "iwae", "flow", "sivi")   # registered in this order
 # The training scripts, each with the config class whose models it trains by default: a
@@ -167,19 +167,24 @@ def family_classes(script: str) -> tuple:
                                                    for spec in family(script))]))
 
 
+def foreign_flags(spec: ModelSpec, given: dict) -> list:
+    """The flags of the settings given that the model's config class lacks."""
+    fields = {f.name for f in dataclasses.fields(spec.config_class)}
+    return [flag_name(name) for name in given if name not in fields]
+
+
 def resolve_script(script: str, given: dict, model: str | None = None) -> tuple:
     """(config, sources) of a run a training script's command line describes: of the model
     named (--model), else of the model the settings given select among the script's models:
     those of the script's own config class where it admits the settings (configs.admits),
     else of the one class that does (a model's own class: that model, with its defaults).
     ValueError (one line) if no model or several fit."""
-    fields = {c: {f.name for f in dataclasses.fields(c)} for c in family_classes(script)}
     if model is not None:
         spec = get(model)
         if spec not in family(script):
             raise UnknownModel(f"--model {model}: {script} trains "
                                f"{', '.join(s.name for s in family(script))}")
-        foreign = [flag_name(k) for k in given if k not in fields[spec.config_class]]
+        foreign = foreign_flags(spec, given)
         if foreign:
             raise ValueError(f"{', '.join(foreign)}: not a setting of {model}")
         return resolve_model(model, **given)

@@ -13,7 +13,6 @@ from typing import NamedTuple
 import registry
 from harness import memory, rundir
 from configs import TrainConfig
-from model import flag_name
 
 
 class RunRequest(NamedTuple):
@@ -126,12 +125,12 @@ def resumed_config(out: Path, given: dict, model: str | None = None, script: str
         raise rundir.RunDirError(f"--resume: the run in {out} is of {spec.name}, which "
                                  f"{registry.script_of(spec) or 'no script'} trains, not "
                                  f"{script}")
-    fields = [f.name for f in dataclasses.fields(spec.config_class)]
-    foreign = [flag_name(name) for name in given if name not in fields]
+    foreign = registry.foreign_flags(spec, given)
     if foreign:
         raise rundir.RunDirError(f"--resume: the run in {out} is of {spec.name}, which has no "
                                  f"{', '.join(foreign)}")
-    settings = {name: saved[name] for name in fields if name in saved}
+    settings = {f.name: saved[f.name] for f in dataclasses.fields(spec.config_class)
+                if f.name in saved}
     try:
         config = registry.resolve_model(spec.name, **{**settings, **given, "out": str(out)})[0]
     except ValueError as error:
