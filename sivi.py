@@ -126,6 +126,17 @@ class Mixture(NamedTuple):
         mu = self.a_0 + tf.reduce_sum(self.a * v, -2)
         return mu, self.c_0 if self.c is None else self.c_0 + tf.reduce_sum(self.c * w, -2)
 
+    def shared_components(self, v, w):
+        """(mu, log sigma^2) of every row's components at K basis values v, w [K, I, D] that
+        the rows share, coordinate first: [D, K, N], the rows last, where the arithmetic on
+        them is vectorised (the other order, [K, N, D] with D = 2 last, took 1.5 times as
+        long to train on 9px)."""
+        mu = tf.transpose(self.a_0)[:, None] + tf.einsum("nid,kid->dkn", self.a, v)
+        log_var = tf.transpose(self.c_0)[:, None]
+        if self.c is not None:
+            log_var = log_var + tf.einsum("nid,kid->dkn", self.c, w)
+        return mu, log_var
+
 
 class SIVI(Model):
     bounded_log_q = True
@@ -184,8 +195,12 @@ class SIVI(Model):
         if draws == 0:
             return own
         v, w = self.basis_of(tf.random.stateless_normal([draws, 1, self.mixing_dim], seed))
-        mixed_mu, mixed_log_var = mixture.component(v, w)                    # [K, N, D]
-        others = gaussian_log_density(z[:, None], mixed_mu[None], mixed_log_var[None])
+        mixed_mu, mixed_log_var = mixture.shared_components(
+            v[:, 0], None if w is None else w[:, 0])                         # [D, K, N]
+        # log N(z; mu_k, diag sigma_k^2) = sum_d log N(z_d; mu_kd, sigma_kd^2): [S, K, N]
+        others = tf.add_n([gaussian_log_density(
+            z[:, None, :, d, None], mixed_mu[d, None, ..., None],
+            mixed_log_var[d, None, ..., None]) for d in range(self.latent_dim)])
         return (tf.reduce_logsumexp(tf.concat([own[:, None], others], 1), 1)   # [S, N]
                 - math.log(draws + 1.0))
 
