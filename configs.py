@@ -73,6 +73,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def held_out_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction at least 0 and below 1, got "
+                                         f"{text!r}")
+    return value
+
+
 def dataset_name(text: str) -> str:
     """The --dataset flag's type: a valid data set name (data.py), else a usage error."""
     try:
@@ -102,7 +113,8 @@ class TrainConfig:
     # the prior (docs/ais.md: the posterior start was measured biased low there).
     dataset_defaults: ClassVar[dict] = {
         name: {"steps": 10000, "batch_size": 128, "log_every": 500, "posterior_samples": 64,
-               "ais_steps": 500, "ais_chains": 16, "ais_start": "prior"}
+               "ais_steps": 500, "ais_chains": 16, "ais_start": "prior",
+               "validation_fraction": 0.1}
         for name in data.IMAGE_NAMES}
 
     dataset: str = _setting(data.DEFAULT_DATASET, f"which data set: {data.ONE_HOT_FORMAT}, "
@@ -122,6 +134,10 @@ class TrainConfig:
            "the test split's fixed order), and as many training images beside them; 0: all "
            f"of them where log p(x) is by quadrature, the first {AIS_TEST_POINTS} where by AIS. "
            "Npx data sets are evaluated on every image and take 0", type=image_count)
+    validation_fraction: float = _setting(
+        0.0, "fraction of each class of the training images held out for validation (never "
+             "trained on; the run's best step is chosen on it and evaluated); Npx data sets "
+             "hold nothing out and take 0", type=held_out_fraction)
     steps: int = _setting(6000, "number of training iterations")
     batch_size: int = _setting(512, "data points per training iteration")
     seed: int = _setting(0, "seed for weights, batches and noise; equal seeds give equal runs",
@@ -169,7 +185,7 @@ class TrainConfig:
     @property
     def data_options(self) -> data.DataOptions:
         """How the run reads its data set."""
-        return data.DataOptions(self.binarisation, self.data_file)
+        return data.DataOptions(self.binarisation, self.data_file, self.validation_fraction)
 
     @property
     def data_settings(self) -> tuple:

@@ -12,6 +12,10 @@ A data set belongs to a kind: a family of names with one loader. Two kinds are d
   stratified split fixed by SPLIT_SEED; and `mnist`, the full 60000 / 10000 MNIST split read
   from a local file in the Keras format (keras.datasets.mnist's ~/.keras/datasets/mnist.npz,
   or any --data-file like it).
+Image sets can hold a further part of their training images out as a validation split
+(DataOptions.validation_fraction, stratified by class, fixed by SPLIT_SEED and taken from the
+training images only, so the test split is the same at every fraction): never trained on, it
+is what a run selects its best step by. Npx sets hold nothing out.
 Adding a kind is one `register_kind` call (here, or in a test of its own).
 
 Binarisation of grey images: `static` sets a pixel on where its intensity is above one half;
@@ -40,16 +44,20 @@ BINARISATIONS = (STATIC, DYNAMIC)
 HALF_INTENSITY = 0.5      # static binarisation: on where the intensity is above this
 SPLIT_SEED = 2017         # the stratified train/test split of digits and mnist5k
 TEST_FRACTION = 0.2       # of each class, held out (rounded to whole images)
+VALIDATION_STREAM = 1     # the validation split's generator: (SPLIT_SEED, this)
 BINARISATION_SEED = 1     # the one draw of the evaluated images under dynamic binarisation
+VALIDATION_BINARISATION_SEED = 2   # and that of the validation images
 SHOWN_PER_CLASS = 10      # test images per class a run snapshots and draws
 FIGURE_POINTS = 16        # shown images with figures of their own, at most
 
 
 class DataOptions(NamedTuple):
-    """How a data set is read: its binarisation, and for `mnist` the file (empty: the Keras
-    file, KERAS_MNIST_FILE)."""
+    """How a data set is read: its binarisation, for `mnist` the file (empty: the Keras file,
+    KERAS_MNIST_FILE), and the fraction of each class of the training images held out for
+    validation (image sets only)."""
     binarisation: str = STATIC
     data_file: str = ""
+    validation_fraction: float = 0.0
 
 
 class Dataset(NamedTuple):
@@ -64,6 +72,9 @@ class Dataset(NamedTuple):
     labels_test: np.ndarray | None = None
     binarisation: str | None = None       # STATIC or DYNAMIC for grey images; None: binary
     split: str = "none: every image is trained on and evaluated"   # for config.json
+    x_valid: np.ndarray | None = None     # [n_valid, n_pixels] validation images, binary;
+                                          # None where none are held out
+    labels_valid: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -82,6 +93,10 @@ class Dataset(NamedTuple):
     def n_test(self) -> int:
         return 0 if self.x_test is None else self.x_test.shape[0]
 
+    @property
+    def n_valid(self) -> int:
+        return 0 if self.x_valid is None else self.x_valid.shape[0]
+
 
 @dataclass(frozen=True)
 class DatasetKind:
@@ -92,7 +107,8 @@ class DatasetKind:
     load: the data set of a name it claims, read as DataOptions say; a ValueError with a
         one-line message if the name is of this kind but not valid, or its data cannot be read.
     n_points: the number of training images of a valid name, without loading the data (for
-        a data set read from a file, that of the file it is named after).
+        a data set read from a file, that of the file it is named after), before any
+        validation split.
     n_pixels: the pixels of each image, likewise without loading; None where only loading
         tells (the memory check then cannot judge the data set before it is built).
     """
@@ -236,9 +252,12 @@ def one_hot_side(name: str) -> int:
     return side
 
 
-def one_hot_pixels(side: int) -> Dataset:
+def one_hot_pixels(side: int, options: DataOptions = DataOptions()) -> Dataset:
     """All side x side images with exactly one pixel on, one per data point. Every point
-    gets mass 1/N at best, so the optimum is -log N."""
+    gets mass 1/N at best, so the optimum is -log N. Nothing is held out."""
+    if options.validation_fraction:
+        raise ValueError(f"--validation-fraction {options.validation_fraction:g}: Npx data sets "
+                         "hold nothing out (every image is trained on and evaluated); give 0")
     if side < 1:
         raise ValueError(f"side must be at least 1, got {side}")
     n = side * side
@@ -248,7 +267,7 @@ def one_hot_pixels(side: int) -> Dataset:
 ONE_HOT = register_kind(DatasetKind(
     description=ONE_HOT_FORMAT,
     claims=lambda name: ONE_HOT_NAME.fullmatch(name) is not None,
-    load=lambda name, options: one_hot_pixels(one_hot_side(name)),
+    load=lambda name, options: one_hot_pixels(one_hot_side(name), options),
     n_points=lambda name: one_hot_side(name) ** 2,
     n_pixels=lambda name: one_hot_side(name) ** 2))
 
@@ -317,18 +336,40 @@ def stratified_split(labels: np.ndarray) -> tuple:
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
+def validation_split(labels: np.ndarray, fraction: float) -> tuple:
+    """(indices kept for training, validation indices) into the training images: `fraction`
+    of each class (rounded) held out, chosen by a generator of its own seeded by (SPLIT_SEED,
+    VALIDATION_STREAM); the kept ones in their given order, so that fraction 0 changes
+    nothing."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"--validation-fraction {fraction:g} must be at least 0 and below 1")
+    rng = np.random.default_rng([SPLIT_SEED, VALIDATION_STREAM])
+    held = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[
+        :round(fraction * np.sum(labels == c))] for c in np.unique(labels)]).astype(np.int64)
+    return np.setdiff1d(np.arange(len(labels)), held, assume_unique=True), rng.permutation(held)
+
+
 def image_dataset(name: str, train: GreyImages, test: GreyImages, image_shape, split: str,
                   options: DataOptions) -> Dataset:
-    """The data set of grey training and test images under the options' binarisation."""
+    """The data set of grey training and test images under the options' binarisation, a
+    validation split held out of the training images as the options say."""
     if options.binarisation not in BINARISATIONS:
         raise ValueError(f"unknown binarisation {options.binarisation!r}; expected one of "
                          f"{', '.join(BINARISATIONS)}")
+    kept, held = validation_split(train.labels, options.validation_fraction)
+    valid = GreyImages(train.grey[held], train.labels[held])
+    train = GreyImages(train.grey[kept], train.labels[kept])
     if options.binarisation == STATIC:
-        x, x_test = threshold(train.grey), threshold(test.grey)
+        x, x_test, x_valid = threshold(train.grey), threshold(test.grey), threshold(valid.grey)
     else:
         x, x_test = train.grey.astype(np.float32), binarise_once(test.grey, BINARISATION_SEED)
+        x_valid = binarise_once(valid.grey, VALIDATION_BINARISATION_SEED)
+    if len(held):
+        split += (f"; validation: {options.validation_fraction:.0%} of each class of the "
+                  f"training images held out, chosen with seed ({SPLIT_SEED}, "
+                  f"{VALIDATION_STREAM}): {len(held)} images, {len(kept)} left to train on")
     return Dataset(name, x, tuple(image_shape), None, train.labels, x_test, test.labels,
-                   options.binarisation, split)
+                   options.binarisation, split, *((x_valid, valid.labels) if len(held) else ()))
 
 
 def bundled_dataset(name: str, options: DataOptions) -> Dataset:

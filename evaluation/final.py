@@ -326,6 +326,7 @@ AIS_SEED, BDMC_SEED, TRAIN_AIS_SEED = 2, 3, 4   # second words of the evaluation
                                                 # apart from the ELBO's 1
 CRITIC_SEED = 5
 MOMENT_SEED = 6
+VALIDATION_SEED = 7     # the validation figure's, during training (validation.py)
 MOMENT_SAMPLES = 1024        # draws of an implicit q whose moments make its AIS start
 MIN_START_VARIANCE = 1e-6    # keeps the start a density where q's draws coincide
 

@@ -15,6 +15,10 @@ def report(result: training.RunResult) -> None:
     optimum = m["optimum_log_px"]
     optimum = "" if optimum is None else f"  (optimum {optimum:.4f})"
     on = f" of {m['n_evaluated']} test images" if m.get("evaluated_on") == "test" else ""
+    if "best_step" in m:
+        print(f"evaluated at the best step {m['best_step']} of {m['steps']}: validation log p(x) "
+              f"{m['valid_log_px']:.4f} on {m['validation_points']} held-out training images "
+              "(importance sampling)")
     if m.get("log_px_method", "quadrature") == "quadrature":
         print(f"exact log p(x){on} {m['log_px']:.4f}{optimum}")
     else:

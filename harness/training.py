@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from evaluation import ais
 import data
-from evaluation import final, quadrature
+from evaluation import final, quadrature, validation
 import registry
 from harness import rundir
 from configs import TrainConfig
@@ -133,17 +133,18 @@ def assign_state(model, values: list) -> None:
         variable.assign(value)
 
 
-def save_run(out_dir: Path, model, state: list, record: RunRecord, x_shown) -> None:
+def save_run(out_dir: Path, model, state: list, record: RunRecord, x_shown,
+             best: rundir.Best | None = None, validation: bool = False) -> None:
     """Writes the networks, posterior.npz, history.csv and, last, state.npz (from `state`, the
-    model's state values) for the last logged step, each file atomically. A resume starts from
-    state.npz and reads the others only up to its step, so a save that fails or is killed
-    part way leaves the previous save whole and resumable."""
+    model's state values, with the best step's record) for the last logged step, each file
+    atomically. A resume starts from state.npz and reads the others only up to its step, so a
+    save that fails or is killed part way leaves the previous save whole and resumable."""
     step = record.history[-1]["step"] if record.history else 0
     for name, network in model.networks.items():
         rundir.write_network(out_dir, name, network)
     rundir.write_posterior(out_dir, record.history, record.snapshots, x_shown)
-    rundir.write_history(out_dir, model.spec.metric_names, record.history)
-    rundir.write_state(out_dir, state, step)
+    rundir.write_history(out_dir, model.spec.metric_names, record.history, validation)
+    rundir.write_state(out_dir, state, step, best)
 
 
 def start_record(out_dir: Path, model, config: TrainConfig, dataset, shown_labels,
@@ -210,6 +211,11 @@ class Trainer:
                                            tf.constant(self.x_shown), config, dataset.dynamic)
         self.track_log_px = quadrature.make_log_px_tracker(self.model.decoder, x_test,
                                                            config.latent_dim)
+        self.validate = None if dataset.x_valid is None else validation.make_estimator(
+            self.model, dataset.x_valid, tf.constant([config.seed, final.VALIDATION_SEED],
+                                                     tf.int64))
+        n_weights = len(network_weights(self.model))
+        self.best = rundir.read_best(self.out_dir, n_weights) if resume else None
         self.read_state = make_state_reader(self.model)
         self.last_good = self.read_state()
 
@@ -231,20 +237,47 @@ class Trainer:
             raise NonFiniteError(
                 f"{nonfinite_message(self.model, chunk, step, n)}; the run in {self.out_dir} "
                 f"keeps the last finite weights, from step {step}")
-        evaluate = self.track_log_px is not None and (
-            (step + n) // self.config.eval_every > step // self.config.eval_every
-            or step + n == self.config.steps)
+        evaluate = ((step + n) // self.config.eval_every > step // self.config.eval_every
+                    or step + n == self.config.steps)
         row = {"step": step + n, "seconds": round(time.perf_counter() - start, 3),
                **dict(zip(self.model.spec.metric_names, chunk.means.numpy().tolist())),
-               "log_px": float(self.track_log_px()) if evaluate else ""}
+               "log_px": float(self.track_log_px())
+               if evaluate and self.track_log_px is not None else ""}
+        if self.validate is not None:
+            row[rundir.VALIDATION_COLUMN] = self.validate() if evaluate else ""
         self.record.history.append(row)
         self.record.snapshots.append(rundir.Snapshot(*(t.numpy() for t in chunk.snapshot)))
         self.last_good = self.read_state()
-        rundir.write_history(self.out_dir, self.model.spec.metric_names, self.record.history)
+        self.keep_if_best(row)
+        rundir.write_history(self.out_dir, self.model.spec.metric_names, self.record.history,
+                             self.validate is not None)
         return row
 
+    def keep_if_best(self, row: dict) -> None:
+        """Keeps the networks' weights of a step whose validation figure is the highest so far
+        (the earliest of equal ones)."""
+        value = row.get(rundir.VALIDATION_COLUMN, "")
+        if value != "" and (self.best is None or value > self.best.valid_log_px):
+            n_weights = len(network_weights(self.model))
+            self.best = rundir.Best(row["step"], value, self.last_good[:n_weights])
+
     def save(self) -> None:
-        save_run(self.out_dir, self.model, self.last_good, self.record, self.x_shown)
+        save_run(self.out_dir, self.model, self.last_good, self.record, self.x_shown,
+                 self.best, self.validate is not None)
+
+    def restore_best(self) -> dict:
+        """Puts the best step's weights in the networks (and their files, so that the run's
+        networks are the ones evaluated) where there is a best step; the last step's stay in
+        state.npz, for resuming. Returns metrics.json's entries on the choice."""
+        if self.best is None:
+            return {}
+        for variable, value in zip(network_weights(self.model), self.best.weights):
+            variable.assign(value)
+        for name, network in self.model.networks.items():
+            rundir.write_network(self.out_dir, name, network)
+        return {"best_step": self.best.step, "valid_log_px": self.best.valid_log_px,
+                "validation_points": min(self.dataset.n_valid, validation.POINTS),
+                "validation_method": validation.METHOD}
 
     def loop(self, stop: StopSignals, bar, summary_writer) -> None:
         """Trains up to config.steps or until a stop signal, saving at least every
@@ -262,7 +295,9 @@ class Trainer:
         self.save()
 
     def evaluate(self, progress=final.no_progress) -> dict:
-        """The final evaluation, written to metrics.json; each phase reports to progress."""
+        """The final evaluation of the best step (the last where there is no validation
+        split), written to metrics.json; each phase reports to progress."""
+        chosen = self.restore_best()
         try:
             metrics = final.evaluate_run(self.model, self.dataset, self.config, progress)
         except ais.NonFiniteWeights as error:
@@ -272,7 +307,7 @@ class Trainer:
             rundir.write_critic(self.out_dir, maps)
             metrics.update(final.critic_metrics(maps))
         metrics.update(train_seconds=self.seconds, steps=self.step,
-                       steps_per_second=self.step / self.seconds)
+                       steps_per_second=self.step / self.seconds, **chosen)
         rundir.write_metrics(self.out_dir, metrics)
         return metrics
 

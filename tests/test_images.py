@@ -213,8 +213,13 @@ def test_a_digits_run_is_evaluated_on_held_out_images(digit_runs):
     out = digit_runs / "vae-digits-seed0"
     config = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
-    assert (config["n_points"], config["n_test"], config["image_shape"]) == (1438, 359, [8, 8])
+    # 1438 training images, 10 % of each class of them held out for validation.
+    assert (config["n_points"], config["n_test"], config["image_shape"]) == (1295, 359, [8, 8])
     assert config["binarisation"] == "static" and "seed 2017" in config["split"]
+    assert config["validation_fraction"] == 0.1 and "143 images" in config["split"]
+    # One validation evaluation, at the last step (eval_every is larger than the run).
+    assert (metrics["best_step"], metrics["validation_points"]) == (30, 143)
+    assert metrics["valid_log_px"] < 0
     assert config["shown_labels"] == [c for c in range(10) for _ in range(10)]
     assert metrics["evaluated_on"] == "test" and metrics["n_evaluated"] == 20
     assert len(metrics["log_px_per_point"]) == 20 and metrics["optimum_log_px"] is None

@@ -11,10 +11,12 @@ only by check_networks).
 A run directory holds:
 - config.json: the model's name, every setting, the data set's size and the package versions;
 - history.csv: one row per log step: step, seconds, the model's metrics, log_px (empty on rows
-  without an exact evaluation);
+  without an exact evaluation) and, where the data set has a validation split, valid_log_px
+  (empty on rows without a validation evaluation);
 - posterior.npz: per log step, `steps`, posterior samples `z` [logs, points, samples, 2], and
   the decoded `reconstructions` [logs, points, pixels] and `prior_images` [logs, 16, pixels];
-- state.npz: the step and every weight and optimiser value, for resuming;
+- state.npz: the step and every weight and optimiser value, for resuming, and the best step by
+  the validation figure with its weights;
 - <network>.keras for each of the model's networks; metrics.json: the final evaluation;
 - tensorboard/: the metrics as TensorBoard scalars;
 - .lock: the writer lock (below), holding the process id and host of its last holder.
@@ -42,10 +44,11 @@ from harness.rundir.paths import (is_run_dir, is_empty, refusals, deepest_existi
                                   check_readable, clear_run)  # noqa: F401
 from harness.rundir.format import (PRIOR_IMAGES, UNCHECKED_ON_RESUME, NOT_SETTINGS, CONFIG_KEYS,
                                    FINAL_METRICS, OPTIONAL_METRICS, CRITIC_ELBO, Snapshot,
-                                   DataRecord, Run, write_config, history_fields, write_history,
+                                   DataRecord, Run, VALIDATION_COLUMN, Best, write_config,
+                                   history_fields, write_history,
                                    write_posterior, write_critic, read_critic, write_state,
                                    write_network, write_metrics, saved_settings, saved_step,
-                                   read_state, changed_settings, read_record_upto, read_record,
+                                   read_state, read_best, changed_settings, read_record_upto, read_record,
                                    read_config, read_metrics, parse_csv, read_history,
                                    history_columns, read_posterior, check_posterior_shapes,
                                    check_complete, read_run, check_networks, final_metrics,

@@ -61,12 +61,16 @@ def write_config(out: Path, model_name: str, settings: dict, data_record: DataRe
     write_json(out / CONFIG_FILE, record)
 
 
-def history_fields(metric_names) -> list:
-    return ["step", "seconds", *metric_names, "log_px"]
+VALIDATION_COLUMN = "valid_log_px"     # history.csv's validation figure, where there is one
+EVALUATED_COLUMNS = ("log_px", VALIDATION_COLUMN)   # empty on rows without an evaluation
 
 
-def write_history(out: Path, metric_names, rows: list) -> None:
-    write_csv(out / HISTORY_FILE, history_fields(metric_names), rows)
+def history_fields(metric_names, validation: bool = False) -> list:
+    return ["step", "seconds", *metric_names, "log_px", *[VALIDATION_COLUMN][:validation]]
+
+
+def write_history(out: Path, metric_names, rows: list, validation: bool = False) -> None:
+    write_csv(out / HISTORY_FILE, history_fields(metric_names, validation), rows)
 
 
 def write_posterior(out: Path, rows: list, snapshots: list, x_shown) -> None:
@@ -97,8 +101,22 @@ def read_critic(run_path: Path) -> dict | None:
         raise RunDirError(f"{path} is not a readable .npz file ({first_line(error)})")
 
 
-def write_state(out: Path, values: list, step: int) -> None:
-    write_npz(out / STATE_FILE, step=np.int64(step), **{f"v{i}": v for i, v in enumerate(values)})
+class Best(NamedTuple):
+    """The best step so far by the validation figure, and the networks' weights there."""
+    step: int
+    valid_log_px: float
+    weights: list
+
+
+def write_state(out: Path, values: list, step: int, best: Best | None = None) -> None:
+    """state.npz: the step, the values v0, v1, ..., and the best step's record (best_step,
+    best_valid_log_px, its weights b0, b1, ...) where there is one: one file, so that a resume
+    finds the two of one save."""
+    kept = {} if best is None else {
+        "best_step": np.int64(best.step), "best_valid_log_px": np.float64(best.valid_log_px),
+        **{f"b{i}": w for i, w in enumerate(best.weights)}}
+    write_npz(out / STATE_FILE, step=np.int64(step),
+              **{f"v{i}": v for i, v in enumerate(values)}, **kept)
 
 
 def write_network(out: Path, name: str, network) -> None:
@@ -137,6 +155,15 @@ def read_state(out: Path, n_values: int) -> tuple:
     """(step, the first n_values saved values) of state.npz."""
     with np.load(out / STATE_FILE) as state:
         return int(state["step"]), [state[f"v{i}"] for i in range(n_values)]
+
+
+def read_best(out: Path, n_weights: int) -> Best | None:
+    """The best step's record in state.npz; None where it holds none."""
+    with np.load(out / STATE_FILE) as state:
+        if "best_step" not in state.files:
+            return None
+        return Best(int(state["best_step"]), float(state["best_valid_log_px"]),
+                    [state[f"b{i}"] for i in range(n_weights)])
 
 
 def changed_settings(saved: dict, given: dict) -> list:
@@ -207,7 +234,8 @@ def parse_csv(path: Path) -> tuple:
 
 def read_history(path: Path, metric_names=()) -> list:
     """history.csv as a list of rows: steps as ints, other numbers as floats, empty cells as ''.
-    Only log_px may be empty; the given metric columns must be there; steps must increase."""
+    Only the evaluated columns (log_px, valid_log_px) may be empty; the given metric columns
+    must be there; steps must increase."""
     header, cells = parse_csv(path)
     required = ("step", "seconds", *metric_names)
     missing = [name for name in required if name not in header]
@@ -218,7 +246,7 @@ def read_history(path: Path, metric_names=()) -> list:
                  for k, v in zip(header, row)} for row in cells]
     except ValueError:
         raise RunDirError(f"{path} holds a cell that is not a number: garbled")
-    if any(row[k] == "" for row in rows for k in header if k != "log_px"):
+    if any(row[k] == "" for row in rows for k in header if k not in EVALUATED_COLUMNS):
         raise RunDirError(f"{path} has empty cells: garbled")
     if any(b["step"] <= a["step"] for a, b in zip(rows, rows[1:])):
         raise RunDirError(f"{path}: steps do not increase: garbled")
