@@ -18,7 +18,7 @@ def report(result: training.RunResult) -> None:
     if "best_step" in m:
         print(f"evaluated at the best step {m['best_step']} of {m['steps']}: validation log p(x) "
               f"{m['valid_log_px']:.4f} on {m['validation_points']} held-out training images "
-              "(importance sampling)")
+              f"({m['validation_method']})")
     if m.get("log_px_method", "quadrature") == "quadrature":
         print(f"exact log p(x){on} {m['log_px']:.4f}{optimum}")
     else:

@@ -212,8 +212,7 @@ class Trainer:
         self.track_log_px = quadrature.make_log_px_tracker(self.model.decoder, x_test,
                                                            config.latent_dim)
         self.validate = None if dataset.x_valid is None else validation.make_estimator(
-            self.model, dataset.x_valid, tf.constant([config.seed, final.VALIDATION_SEED],
-                                                     tf.int64))
+            self.model, dataset.x_valid, config)
         n_weights = len(network_weights(self.model))
         self.best = rundir.read_best(self.out_dir, n_weights) if resume else None
         self.read_state = make_state_reader(self.model)
@@ -276,8 +275,8 @@ class Trainer:
         for name, network in self.model.networks.items():
             rundir.write_network(self.out_dir, name, network)
         return {"best_step": self.best.step, "valid_log_px": self.best.valid_log_px,
-                "validation_points": min(self.dataset.n_valid, validation.POINTS),
-                "validation_method": validation.METHOD}
+                "validation_points": validation.points(self.config, self.dataset.n_valid),
+                "validation_method": validation.method(self.config)}
 
     def loop(self, stop: StopSignals, bar, summary_writer) -> None:
         """Trains up to config.steps or until a stop signal, saving at least every
