@@ -32,7 +32,7 @@ from harness.runstart import resumed_config
 RESULT_COLUMNS = ("model", "dataset", "latent_dim", "seeds", "log_px_method", "log_px",
                   "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "bdmc_gap_stderr",
                   "log_px_image_stderr",
-                  "train_log_px", "optimum_log_px",
+                  "train_log_px", "valid_log_px", "best_step", "optimum_log_px",
                   "elbo", "elbo_converged", "elbo_lower_bound", rundir.CRITIC_ELBO,
                   "posterior_gap", "train_seconds", "steps_per_second")
 FIRST_MEAN_COLUMN = RESULT_COLUMNS.index("log_px")
@@ -229,18 +229,22 @@ def log_px_text(row: dict) -> str:
 def markdown_table(rows: list) -> str:
     """One row per model. Where the runs were evaluated on held-out test images, log p(x)
     and the ELBO are theirs, and log p(x) on as many training images stands beside them in
-    place of the optimum (which is not known)."""
+    place of the optimum (which is not known); where the runs chose their best step on a
+    validation split, the validation figure there and that step (means over seeds) too."""
     held_out = any(r["train_log_px"] is not None for r in rows)
+    validated = any(r["best_step"] is not None for r in rows)
     header = ["model", "D", f"{'test ' if held_out else ''}log p(x)",
-              "training-subset log p(x)" if held_out else "optimum", "true ELBO",
+              "training-subset log p(x)" if held_out else "optimum",
+              *(["validation log p(x)", "best step"] if validated else []), "true ELBO",
               "ELBO estimated by T", "posterior gap", "training time (s)", "steps/s", "seeds"]
     lines = table_lines(header, [
         [r["model"], r["latent_dim"], log_px_text(r),
-         number(r["train_log_px"] if held_out else r["optimum_log_px"]), elbo_text(r),
-         number(r[rundir.CRITIC_ELBO]),
+         number(r["train_log_px"] if held_out else r["optimum_log_px"]),
+         *([number(r["valid_log_px"]), number(r["best_step"], 0)] if validated else []),
+         elbo_text(r), number(r[rundir.CRITIC_ELBO]),
          f"{'' if r['elbo_converged'] else '>= '}{number(r['posterior_gap'])}",
          number(r["train_seconds"], 1), number(r["steps_per_second"], 0), r["seeds"]]
-        for r in rows], "lrrrrrrrrl")
+        for r in rows], "lrrr" + "rr" * validated + "rrrrrl")
     return "\n".join(lines) + "\n"
 
 

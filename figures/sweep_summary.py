@@ -12,8 +12,10 @@ from figures.tables import number, table_lines
 
 FAILURES_FILE = "failed.json"
 TIMING_FILE = "timing.json"
-SUMMARY_METRICS = ("log_px", "optimum_log_px", "train_log_px", "elbo", "elbo_converged",
+SUMMARY_METRICS = ("log_px", "optimum_log_px", "train_log_px", "valid_log_px", "best_step",
+                   "elbo", "elbo_converged",
                    "elbo_lower_bound", rundir.CRITIC_ELBO, "posterior_gap", "train_seconds")
+SUMMARY_DIGITS = {"best_step": 0}      # decimals of a column, where not number()'s
 
 
 def read_failures(out: Path) -> dict:
@@ -46,12 +48,13 @@ def summary_row(plan, grid: dict, failures: dict) -> dict:
 
 def markdown_summary(rows: list, grid: dict, timing: str) -> str:
     head = ["model", "data set", "seed", *grid, "log p(x) (test images where held out)",
-            "optimum", "training-subset log p(x)", "true ELBO",
+            "optimum", "training-subset log p(x)", "validation log p(x)", "best step",
+            "true ELBO",
             "converged", "ELBO a lower bound", "ELBO estimated by T", "posterior gap",
             "training time (s)", "status", "run directory"]
     lines = table_lines(head, [
         [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
-         *(str(r[k]) for k in grid), *(number(r[k]) for k in SUMMARY_METRICS[:-1]),
+         *(str(r[k]) for k in grid), *(number(r[k], SUMMARY_DIGITS.get(k, 4)) for k in SUMMARY_METRICS[:-1]),
          number(r["train_seconds"], 1),
          r["status"] + (f": {r['error']}" if r["error"] else ""), r["run_dir"]]
         for r in rows])

@@ -2,6 +2,7 @@
 a Keras-format file (a small synthetic one stands in here), their fixed splits and
 binarisations, and every way a --data-file can be wrong, refused in one line."""
 
+import csv
 import os
 import re
 
@@ -241,7 +242,9 @@ def test_compare_draws_and_tabulates_digits_runs(digit_runs, capsys):
     assert result.returncode == 0, result.stderr
     out = digit_runs / "compare-digits"
     text = (out / "results.md").read_text()
-    assert "test log p(x) | training-subset log p(x)" in text
+    assert "test log p(x) | training-subset log p(x) | validation log p(x) | best step" in text
+    with open(out / "results.csv", newline="") as f:
+        assert {row["best_step"] for row in csv.DictReader(f)} == {"30.0"}
     assert "Evaluated on 20 held-out test images of digits (static binarisation" in text
     for name in ("metrics.png", "latent-vae.png", "latent-avb.gif", "posterior-avb.png",
                  "critic-avb.png"):
