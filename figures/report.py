@@ -28,10 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "results"
 PAGES = ("README.md", "docs/*.md")
 MARKER = re.compile(r"(<!-- report:([\w.-]+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
-COLUMNS = {"log_px": "log p(x)", "elbo": "true ELBO", "elbo_estimated_by_T":
-           "ELBO estimated by T", "posterior_gap": "posterior gap",
+COLUMNS = {"log_px": "log p(x)", "train_log_px": "training-subset log p(x)",
+           "valid_log_px": "validation log p(x)", "best_step": "best step", "elbo": "true ELBO",
+           "elbo_estimated_by_T": "ELBO estimated by T", "posterior_gap": "posterior gap",
            "train_seconds": "training time (s)"}
-DIGITS = {"train_seconds": 1}     # decimals of a column, where not number()'s
+# Shown only where a row of the table has them: held-out images, a validation split.
+OPTIONAL_COLUMNS = ("train_log_px", "valid_log_px", "best_step")
+DIGITS = {"train_seconds": 1, "best_step": 0}     # decimals of a column, where not number()'s
 
 
 def read_summary(folder: Path) -> tuple:
@@ -55,12 +58,14 @@ def results_table(rows: list, source: dict, dataset: str) -> str:
     """The Markdown of one data set's rows: one line per model, in the registry's order."""
     rows = [r for r in rows if r["dataset"] == dataset]
     models = [m for m in registry.names() if any(r["model"] == m for r in rows)]
+    columns = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS
+               or any(r.get(c) not in ("", None) for r in rows)]
     lines = []
     for model in models:
         runs = [r for r in rows if r["model"] == model]
         cells = [registry.get(model).label]
-        for column in COLUMNS:
-            values = [float(r[column]) for r in runs if r[column] not in ("", None)]
+        for column in columns:
+            values = [float(r[column]) for r in runs if r.get(column) not in ("", None)]
             text = spread(values, DIGITS.get(column, 4))
             if column == "elbo" and any(r.get("elbo_lower_bound") == "True" for r in runs):
                 text = ">= " + text + ("" if all(r["elbo_converged"] == "True" for r in runs)
@@ -71,8 +76,8 @@ def results_table(rows: list, source: dict, dataset: str) -> str:
         cells.append(str(len(runs)))
         lines.append(cells)
     optimum = rows[0]["optimum_log_px"] if rows else ""
-    table = table_lines(["model", *COLUMNS.values(), "seeds"], lines,
-                        "l" + "r" * (len(COLUMNS) + 1))
+    table = table_lines(["model", *(COLUMNS[c] for c in columns), "seeds"], lines,
+                        "l" + "r" * (len(columns) + 1))
     where = (f"From `{RESULTS}/{source['name']}/summary.csv`: `{source['command']}` at commit "
              f"{source['commit'][:7]} on {source['machine']}, {source['date']}.")
     best = f" The optimum is {number(float(optimum))}." if optimum else ""
