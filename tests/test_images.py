@@ -3,6 +3,7 @@ a Keras-format file (a small synthetic one stands in here), their fixed splits a
 binarisations, and every way a --data-file can be wrong, refused in one line."""
 
 import csv
+import json
 import os
 import re
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import data
-from tests.conftest import assert_refused, call_main, copy_run
+from tests.conftest import ROOT, assert_refused, call_main, copy_run
 
 # Known answers: the split is fixed by data.SPLIT_SEED and NumPy's PCG64, the same on every
 # machine; these are its first test classes and the on-pixel counts of the static images.
@@ -249,3 +250,27 @@ def test_compare_draws_and_tabulates_digits_runs(digit_runs, capsys):
     for name in ("metrics.png", "latent-vae.png", "latent-avb.gif", "posterior-avb.png",
                  "critic-avb.png"):
         assert (out / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_documented_full_mnist_command_runs_on_a_keras_format_file(tmp_path, capsys):
+    """The command docs/results-images.md gives for the paper's D = 32 AVB+AC setting, with
+    its sizes shrunk (later flags win), on a small synthetic file in the Keras format."""
+    import shlex
+
+    page = (ROOT / "docs" / "results-images.md").read_text()
+    block = page.split("<!-- full-mnist-command -->\n```\n", 1)[1].split("```", 1)[0]
+    words = shlex.split(block.replace("\\\n", " "))
+    assert words[:2] == ["python", "train_avb.py"] and "--latent-dim" in words
+    shrunk = ["--data-file", keras_file(tmp_path / "mnist.npz", n_train=100, n_test=20),
+              "--steps", "4", "--log-every", "2", "--eval-every", "2", "--ais-steps", "3",
+              "--ais-chains", "2", "--test-points", "4", "--bdmc-points", "2",
+              "--encoder-width", "8", "--decoder-width", "8", "--adversary-width", "8",
+              "--posterior-samples", "4", "--out", tmp_path / "run"]
+    ended = call_main(capsys, "train_avb.py", *words[2:], *shrunk)
+    assert ended.returncode == 0, ended.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["model"], config["latent_dim"], config["learning_rate"]) == ("avb-ac", 32, 5e-5)
+    assert metrics["log_px_method"] == "ais" and metrics["best_step"] in (2, 4)
+    assert "AIS" in metrics["validation_method"]
