@@ -144,9 +144,11 @@ class TrainConfig:
                          type=seed_value)
     log_every: int = _setting(200, "iterations between metric logs, posterior snapshots "
                                    "and host round-trips")
-    eval_every: int = _setting(1000, "iterations between exact log p(x) evaluations (the "
-                                     "history's log_px column, by quadrature; also at the "
-                                     "last step; left empty where D > 2)")
+    eval_every: int = _setting(1000, "iterations between evaluations, also at the last "
+                                     "step: the history's log_px column (exact, by "
+                                     "quadrature; left empty where D > 2) and, with a "
+                                     "validation split, valid_log_px, which picks the best "
+                                     "step")
     posterior_samples: int = _setting(256, "posterior samples kept per data point at each log")
     out: str = _setting("", "run directory", shown_default="runs/<model>-<dataset>-seed<seed>")
     activation: str = _setting("relu", "hidden-layer activation of every network",
