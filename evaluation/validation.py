@@ -2,8 +2,9 @@
 (data.py's split of the training images, never trained on), measured for every model as the
 final evaluation measures it on the test images: by quadrature on the tracking grid of the
 first QUADRATURE_POINTS validation images where the run's log p(x) is by quadrature (D = 2),
-by AIS with the run's AIS settings and start on the first AIS_POINTS otherwise, with the same noise at every evaluation, so that
-the steps of a run differ by their networks alone. The test images take no part.
+by AIS with the run's AIS settings and start on the first AIS_POINTS otherwise, with the same
+noise at every evaluation, so that the steps of a run differ by their networks alone. The test
+images take no part.
 
 An importance-sampling figure (256 draws from a Gaussian fitted to q's draws, mixed with the
 prior) was measured first and dropped: at D = 8 on mnist5k its bias grew with training (5 nats

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import registry
-from figures.tables import number, table_lines
+from figures.tables import DECIMALS, number, table_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "results"
@@ -34,7 +34,6 @@ COLUMNS = {"log_px": "log p(x)", "train_log_px": "training-subset log p(x)",
            "train_seconds": "training time (s)"}
 # Shown only where a row of the table has them: held-out images, a validation split.
 OPTIONAL_COLUMNS = ("train_log_px", "valid_log_px", "best_step")
-DIGITS = {"train_seconds": 1, "best_step": 0}     # decimals of a column, where not number()'s
 
 
 def read_summary(folder: Path) -> tuple:
@@ -66,7 +65,7 @@ def results_table(rows: list, source: dict, dataset: str) -> str:
         cells = [registry.get(model).label]
         for column in columns:
             values = [float(r[column]) for r in runs if r.get(column) not in ("", None)]
-            text = spread(values, DIGITS.get(column, 4))
+            text = spread(values, DECIMALS.get(column, 4))
             if column == "elbo" and any(r.get("elbo_lower_bound") == "True" for r in runs):
                 text = ">= " + text + ("" if all(r["elbo_converged"] == "True" for r in runs)
                                       else " (not settled in some runs)")

@@ -8,14 +8,13 @@ import data
 from figures import plots
 import registry
 from harness import rundir
-from figures.tables import number, table_lines
+from figures.tables import DECIMALS, number, table_lines
 
 FAILURES_FILE = "failed.json"
 TIMING_FILE = "timing.json"
 SUMMARY_METRICS = ("log_px", "optimum_log_px", "train_log_px", "valid_log_px", "best_step",
                    "elbo", "elbo_converged",
                    "elbo_lower_bound", rundir.CRITIC_ELBO, "posterior_gap", "train_seconds")
-SUMMARY_DIGITS = {"best_step": 0}      # decimals of a column, where not number()'s
 
 
 def read_failures(out: Path) -> dict:
@@ -54,8 +53,8 @@ def markdown_summary(rows: list, grid: dict, timing: str) -> str:
             "training time (s)", "status", "run directory"]
     lines = table_lines(head, [
         [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
-         *(str(r[k]) for k in grid), *(number(r[k], SUMMARY_DIGITS.get(k, 4)) for k in SUMMARY_METRICS[:-1]),
-         number(r["train_seconds"], 1),
+         *(str(r[k]) for k in grid), *(number(r[k], DECIMALS.get(k, 4)) for k in SUMMARY_METRICS[:-1]),
+         number(r["train_seconds"], DECIMALS["train_seconds"]),
          r["status"] + (f": {r['error']}" if r["error"] else ""), r["run_dir"]]
         for r in rows])
     return (f"# Sweep: {len(rows)} runs\n\n{timing}\n\nLog-likelihoods in nats per data "

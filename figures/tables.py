@@ -1,6 +1,7 @@
 """The project's Markdown tables: numbers as they print them, and the one table writer."""
 
 ALIGNMENTS = {"l": "---", "r": "---:"}     # a column's alignment -> its separator cell
+DECIMALS = {"train_seconds": 1, "best_step": 0}    # a column's decimals, where not number()'s
 
 
 def number(value, digits: int = 4) -> str:

@@ -133,17 +133,21 @@ def assign_state(model, values: list) -> None:
         variable.assign(value)
 
 
+def write_networks(out_dir: Path, model) -> None:
+    for name, network in model.networks.items():
+        rundir.write_network(out_dir, name, network)
+
+
 def save_run(out_dir: Path, model, state: list, record: RunRecord, x_shown,
-             best: rundir.Best | None = None, validation: bool = False) -> None:
+             best: rundir.Best | None = None, validated: bool = False) -> None:
     """Writes the networks, posterior.npz, history.csv and, last, state.npz (from `state`, the
     model's state values, with the best step's record) for the last logged step, each file
     atomically. A resume starts from state.npz and reads the others only up to its step, so a
     save that fails or is killed part way leaves the previous save whole and resumable."""
     step = record.history[-1]["step"] if record.history else 0
-    for name, network in model.networks.items():
-        rundir.write_network(out_dir, name, network)
+    write_networks(out_dir, model)
     rundir.write_posterior(out_dir, record.history, record.snapshots, x_shown)
-    rundir.write_history(out_dir, model.spec.metric_names, record.history, validation)
+    rundir.write_history(out_dir, model.spec.metric_names, record.history, validated)
     rundir.write_state(out_dir, state, step, best)
 
 
@@ -213,8 +217,8 @@ class Trainer:
                                                            config.latent_dim)
         self.validate = None if dataset.x_valid is None else validation.make_estimator(
             self.model, dataset.x_valid, config)
-        n_weights = len(network_weights(self.model))
-        self.best = rundir.read_best(self.out_dir, n_weights) if resume else None
+        self.n_weights = len(network_weights(self.model))
+        self.best = rundir.read_best(self.out_dir, self.n_weights) if resume else None
         self.read_state = make_state_reader(self.model)
         self.last_good = self.read_state()
 
@@ -257,8 +261,7 @@ class Trainer:
         (the earliest of equal ones)."""
         value = row.get(rundir.VALIDATION_COLUMN, "")
         if value != "" and (self.best is None or value > self.best.valid_log_px):
-            n_weights = len(network_weights(self.model))
-            self.best = rundir.Best(row["step"], value, self.last_good[:n_weights])
+            self.best = rundir.Best(row["step"], value, self.last_good[:self.n_weights])
 
     def save(self) -> None:
         save_run(self.out_dir, self.model, self.last_good, self.record, self.x_shown,
@@ -272,8 +275,7 @@ class Trainer:
             return {}
         for variable, value in zip(network_weights(self.model), self.best.weights):
             variable.assign(value)
-        for name, network in self.model.networks.items():
-            rundir.write_network(self.out_dir, name, network)
+        write_networks(self.out_dir, self.model)
         return {"best_step": self.best.step, "valid_log_px": self.best.valid_log_px,
                 "validation_points": validation.points(self.config, self.dataset.n_valid),
                 "validation_method": validation.method(self.config)}
