@@ -28,12 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "results"
 PAGES = ("README.md", "docs/*.md")
 MARKER = re.compile(r"(<!-- report:([\w.-]+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
-COLUMNS = {"log_px": "log p(x)", "train_log_px": "training-subset log p(x)",
+COLUMNS = {"log_px": "log p(x)", "log_px_stderr": "its AIS standard error",
+           "bdmc_gap": "BDMC gap", "train_log_px": "training-subset log p(x)",
            "valid_log_px": "validation log p(x)", "best_step": "best step", "elbo": "true ELBO",
-           "elbo_estimated_by_T": "ELBO estimated by T", "posterior_gap": "posterior gap",
-           "train_seconds": "training time (s)"}
-# Shown only where a row of the table has them: held-out images, a validation split.
-OPTIONAL_COLUMNS = ("train_log_px", "valid_log_px", "best_step")
+           "elbo_estimated_by_T": "ELBO estimated by T", "critic_kl_bias": "critic's KL bias",
+           "posterior_gap": "posterior gap", "train_seconds": "training time (s)"}
+# Shown only where a row of the table has them: AIS, held-out images, a validation split, an
+# adversary's bias measured on a grid (D = 2).
+OPTIONAL_COLUMNS = ("log_px_stderr", "bdmc_gap", "train_log_px", "valid_log_px", "best_step",
+                    "critic_kl_bias")
 
 
 def read_summary(folder: Path) -> tuple:

@@ -12,9 +12,9 @@ from figures.tables import DECIMALS, number, table_lines
 
 FAILURES_FILE = "failed.json"
 TIMING_FILE = "timing.json"
-SUMMARY_METRICS = ("log_px", "optimum_log_px", "train_log_px", "valid_log_px", "best_step",
-                   "elbo", "elbo_converged",
-                   "elbo_lower_bound", rundir.CRITIC_ELBO, "posterior_gap", "train_seconds")
+SUMMARY_METRICS = ("log_px", "log_px_stderr", "bdmc_gap", "optimum_log_px", "train_log_px",
+                   "valid_log_px", "best_step", "elbo", "elbo_converged", "elbo_lower_bound",
+                   rundir.CRITIC_ELBO, "critic_kl_bias", "posterior_gap", "train_seconds")
 
 
 def read_failures(out: Path) -> dict:
@@ -47,10 +47,10 @@ def summary_row(plan, grid: dict, failures: dict) -> dict:
 
 def markdown_summary(rows: list, grid: dict, timing: str) -> str:
     head = ["model", "data set", "seed", *grid, "log p(x) (test images where held out)",
-            "optimum", "training-subset log p(x)", "validation log p(x)", "best step",
-            "true ELBO",
-            "converged", "ELBO a lower bound", "ELBO estimated by T", "posterior gap",
-            "training time (s)", "status", "run directory"]
+            "its AIS standard error", "BDMC gap", "optimum", "training-subset log p(x)",
+            "validation log p(x)", "best step", "true ELBO", "converged", "ELBO a lower bound",
+            "ELBO estimated by T", "critic's KL bias", "posterior gap", "training time (s)",
+            "status", "run directory"]
     lines = table_lines(head, [
         [registry.get(r["model"]).label, r["dataset"], str(r["seed"]),
          *(str(r[k]) for k in grid), *(number(r[k], DECIMALS.get(k, 4)) for k in SUMMARY_METRICS[:-1]),
