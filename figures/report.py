@@ -56,16 +56,44 @@ def spread(values: list, digits: int = 4) -> str:
     return f"{mean} ({number(min(values), digits)} to {number(max(values), digits)})"
 
 
+def grid_settings(rows: list) -> list:
+    """The grid settings of a summary: its columns between the seed and the metrics."""
+    header = list(rows[0]) if rows else []
+    if "seed" not in header or "log_px" not in header:
+        return []
+    return header[header.index("seed") + 1:header.index("log_px")]
+
+
+def groups(rows: list) -> list:
+    """[(label, runs)]: the rows of each model in the registry's order, and within a model of
+    each combination of the grid settings that vary, in the order they first appear. A label
+    naming settings (the IWAE's K) takes the model's defaults on the data set, and the grid's
+    values of its runs."""
+    grid = grid_settings(rows)
+    swept = [k for k in grid if len({r[k] for r in rows}) > 1]
+    out = []
+    for model in (m for m in registry.names() if any(r["model"] == m for r in rows)):
+        spec = registry.get(model)
+        runs = [r for r in rows if r["model"] == model]
+        for values in dict.fromkeys(tuple(r[k] for k in swept) for r in runs):
+            group = [r for r in runs if tuple(r[k] for k in swept) == values]
+            settings = {**registry.default_settings(model, group[0]["dataset"]),
+                        **{k: group[0][k] for k in grid if group[0][k] != ""}}
+            label = spec.run_label(settings) + "".join(
+                f", {k} {v}" for k, v in zip(swept, values))
+            out.append((label, group))
+    return out
+
+
 def results_table(rows: list, source: dict, dataset: str) -> str:
-    """The Markdown of one data set's rows: one line per model, in the registry's order."""
+    """The Markdown of one data set's rows: one line per model, in the registry's order (per
+    model and value where a swept setting takes several)."""
     rows = [r for r in rows if r["dataset"] == dataset]
-    models = [m for m in registry.names() if any(r["model"] == m for r in rows)]
     columns = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS
                or any(r.get(c) not in ("", None) for r in rows)]
     lines = []
-    for model in models:
-        runs = [r for r in rows if r["model"] == model]
-        cells = [registry.get(model).label]
+    for label, runs in groups(rows):
+        cells = [label]
         for column in columns:
             values = [float(r[column]) for r in runs if r.get(column) not in ("", None)]
             text = spread(values, DECIMALS.get(column, 4))

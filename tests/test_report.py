@@ -81,6 +81,24 @@ def test_every_results_table_in_the_docs_is_one_the_report_writes():
     assert hand_made == []
 
 
+def test_a_swept_setting_with_several_values_splits_a_models_rows():
+    """A grid setting that varies (decoder_width) gives a line per value; one that does not
+    (latent_dim) names nothing. The new columns (AIS standard error, BDMC gap) appear."""
+    def run(seed, width, log_px):
+        return {"model": "vae", "dataset": "digits", "n_points": "", "seed": str(seed),
+                "latent_dim": "8", "decoder_width": str(width), "log_px": str(log_px),
+                "log_px_stderr": "0.02", "bdmc_gap": "0.1", "optimum_log_px": "",
+                "elbo": "-20.0", "elbo_converged": "True", "elbo_lower_bound": "",
+                "elbo_estimated_by_T": "", "posterior_gap": "1.0", "train_seconds": "10.0"}
+    rows = [run(0, 64, -19.0), run(1, 64, -21.0), run(0, 256, -18.0)]
+    table = report.results_table(rows, {"name": "d", **SOURCE}, "digits").splitlines()
+    assert table[0].startswith("| model | log p(x) | its AIS standard error | BDMC gap |")
+    assert table[2].startswith("| VAE, decoder_width 64 | -20.0000 (-21.0000 to -19.0000) |")
+    assert table[3].startswith("| VAE, decoder_width 256 | -18.0000 |")
+    assert table[2].endswith("| 2 |") and table[3].endswith("| 1 |")
+    assert "latent_dim" not in "\n".join(table)
+
+
 def test_held_out_and_validation_columns_appear_where_a_summary_has_them():
     rows = [{"model": "vae", "dataset": "digits", "log_px": "-18.0", "optimum_log_px": "",
              "train_log_px": "-17.0", "valid_log_px": "-17.5", "best_step": "5000",
@@ -92,3 +110,11 @@ def test_held_out_and_validation_columns_appear_where_a_summary_has_them():
     assert "| VAE | -18.0000 | -17.0000 | -17.5000 | 5000 | -19.0000 |" in table
     older = [{k: v for k, v in rows[0].items() if k not in ("valid_log_px", "best_step")}]
     assert "best step" not in report.results_table(older, {"name": "d", **SOURCE}, "digits")
+
+
+def test_a_label_that_names_a_setting_shows_the_models_default_or_the_grids_value():
+    row = {"model": "iwae", "dataset": "digits", "seed": "0", "importance_samples": "",
+           "log_px": "-18.0", "elbo": "-19.0", "elbo_converged": "True",
+           "elbo_lower_bound": "", "posterior_gap": "1.0", "train_seconds": "1.0"}
+    assert report.groups([row])[0][0] == "IWAE (K=8)"
+    assert report.groups([{**row, "importance_samples": "4"}])[0][0] == "IWAE (K=4)"
