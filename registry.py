@@ -148,6 +148,12 @@ def default_settings(name: str, dataset: str) -> dict:
     return dataclasses.asdict(default_config(name, dataset=dataset))
 
 
+def row_label(name: str, dataset: str, settings: dict) -> str:
+    """The named model's label for a row of a table of runs on dataset: the settings its
+    label names (the IWAE's K) from the given ones (a sweep's grid), else its defaults."""
+    return get(name).run_label({**default_settings(name, dataset), **settings})
+
+
 # The training scripts.
 
 def script_of(spec: ModelSpec) -> str:

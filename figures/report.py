@@ -73,13 +73,11 @@ def groups(rows: list) -> list:
     swept = [k for k in grid if len({r[k] for r in rows}) > 1]
     out = []
     for model in (m for m in registry.names() if any(r["model"] == m for r in rows)):
-        spec = registry.get(model)
         runs = [r for r in rows if r["model"] == model]
         for values in dict.fromkeys(tuple(r[k] for k in swept) for r in runs):
             group = [r for r in runs if tuple(r[k] for k in swept) == values]
-            settings = {**registry.default_settings(model, group[0]["dataset"]),
-                        **{k: group[0][k] for k in grid if group[0][k] != ""}}
-            label = spec.run_label(settings) + "".join(
+            label = registry.row_label(model, group[0]["dataset"], {
+                k: group[0][k] for k in grid if group[0][k] != ""}) + "".join(
                 f", {k} {v}" for k, v in zip(swept, values))
             out.append((label, group))
     return out

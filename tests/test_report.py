@@ -118,3 +118,13 @@ def test_a_label_that_names_a_setting_shows_the_models_default_or_the_grids_valu
            "elbo_lower_bound": "", "posterior_gap": "1.0", "train_seconds": "1.0"}
     assert report.groups([row])[0][0] == "IWAE (K=8)"
     assert report.groups([{**row, "importance_samples": "4"}])[0][0] == "IWAE (K=4)"
+
+
+def test_a_sweeps_summary_names_the_iwae_by_its_k():
+    from figures import sweep_summary
+    row = {"model": "iwae", "dataset": "digits", "seed": 0, "importance_samples": "",
+           **{k: "" for k in sweep_summary.SUMMARY_METRICS}, "status": "unfinished",
+           "error": "", "run_dir": "r"}
+    text = sweep_summary.markdown_summary([row], {"importance_samples": ["8"]}, "")
+    assert "| IWAE (K=8) | digits | 0 |" in text
+    assert "{importance_samples}" not in text
