@@ -101,7 +101,8 @@ class AVB(Model):
             n_pixels, config.adversary_width, config.adversary_depth, config.activation,
             residual=config.adversary_architecture == "residual", latent_dim=config.latent_dim)
         self.model_variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
+        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps,
+                                       config.weight_decay)
         self.adversary_optimizer = networks.adam(
             config.adversary_learning_rate, config.schedule, config.steps * config.adversary_steps)
         self.optimizer.build(self.model_variables)

@@ -73,6 +73,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def held_out_fraction(text: str) -> float:
     try:
         value = float(text)
@@ -224,6 +234,10 @@ class EncoderDecoderConfig(TrainConfig):
     decoder_width: int = _setting(64, "hidden units per decoder layer")
     decoder_depth: int = _setting(2, "hidden layers in the decoder")
     learning_rate: float = _setting(3e-3, "Adam learning rate of encoder and decoder")
+    weight_decay: float = _setting(
+        0.0, "decoupled weight decay (AdamW) of encoder and decoder: each update also "
+             "shrinks every one of their weights w by learning rate x weight decay x w; 0: none",
+        type=nonnegative_float)
 
 
 @dataclass

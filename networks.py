@@ -102,8 +102,11 @@ def build_adversary(n_pixels: int, width: int, depth: int, activation: str = "re
     return keras.Model([x, z], t, name="adversary")
 
 
-def adam(learning_rate: float, schedule: str, steps: int) -> "keras.optimizers.Adam":
-    """Adam at a constant rate, or decayed to zero along a half cosine over `steps` updates."""
+def adam(learning_rate: float, schedule: str, steps: int,
+         weight_decay: float = 0.0) -> "keras.optimizers.Adam":
+    """Adam at a constant rate, or decayed to zero along a half cosine over `steps` updates;
+    with weight_decay > 0, decoupled (AdamW): each update also subtracts
+    current rate x weight_decay x w from every weight w."""
     if schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    return keras.optimizers.Adam(learning_rate)
+    return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None)

@@ -18,7 +18,8 @@ class VAE(Model):
             n_pixels, config.decoder_width, config.decoder_depth, config.activation,
             latent_dim=config.latent_dim)
         self.variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps)
+        self.optimizer = networks.adam(config.learning_rate, config.schedule, config.steps,
+                                       config.weight_decay)
         self.optimizer.build(self.variables)
 
     def build_encoder(self, config: VAEConfig, n_pixels: int):

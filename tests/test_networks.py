@@ -92,8 +92,7 @@ SMALL = {"encoder_width": 8, "decoder_width": 8, "adversary_width": 8}
 @pytest.mark.parametrize("name", registry.names())
 def test_every_registered_model_exposes_its_metrics_and_networks(name):
     spec = registry.get(name)
-    fields = {f.name for f in dataclasses.fields(spec.config_class)}
-    config = registry.default_config(name, **{k: v for k, v in SMALL.items() if k in fields})
+    config = registry.default_config(name, **small_settings(name))
     assert registry.spec_for(config).name == name and registry.spec_for(config) is spec
     model = spec.build(config, 4)
     metrics = model.train_step(data.load("4px").x, [0, 1])
@@ -102,3 +101,32 @@ def test_every_registered_model_exposes_its_metrics_and_networks(name):
                                - metrics["log_qz_given_x"], rtol=1e-5)
     assert set(model.networks) == set(spec.networks) and "decoder" in model.networks
     assert model.sample_posterior(data.load("4px").x, [2, 3]).shape == (4, 2)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_weight_decay_shrinks_each_weight_by_rate_times_decay(schedule):
+    # Zero gradient: Adam's own step is 0, so one update leaves w (1 - rate x decay).
+    w = keras.Variable(np.array([2.0, -4.0], np.float32))
+    optimizer = networks.adam(0.1, schedule, steps=100, weight_decay=0.5)
+    optimizer.build([w])
+    optimizer.apply_gradients([(keras.ops.zeros_like(w), w)])
+    np.testing.assert_allclose(w.numpy(), [2.0 * 0.95, -4.0 * 0.95], rtol=1e-6)
+    undecayed = keras.Variable(np.array([2.0], np.float32))
+    plain = networks.adam(0.1, schedule, steps=100)
+    plain.build([undecayed])
+    plain.apply_gradients([(keras.ops.zeros_like(undecayed), undecayed)])
+    assert undecayed.numpy()[0] == 2.0
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_model_hands_its_weight_decay_to_the_encoder_decoder_optimizer(name):
+    config = registry.default_config(name, weight_decay=0.25, **small_settings(name))
+    optimizers = registry.get(name).build(config, 4).optimizers
+    assert optimizers[0].weight_decay == 0.25
+    assert all(other.weight_decay is None for other in optimizers[1:])   # the adversary's
+
+
+def small_settings(name):
+    """SMALL's settings that the named model has."""
+    fields = {f.name for f in dataclasses.fields(registry.get(name).config_class)}
+    return {k: v for k, v in SMALL.items() if k in fields}
