@@ -544,8 +544,9 @@ def plot_scaling(rows: list, grid: dict, path: Path) -> Path:
     drawn = []        # models drawn so far: a model's grid values differ in line style
     for (model, values), group in groups.items():
         drawn.append(model)
-        label = " ".join([registry.get(model).label, *(f"{k}={v}" for k, v in
-                                                        zip(grid, values) if v != "")])
+        given = {k: v for k, v in zip(grid, values) if v != ""}
+        label = " ".join([registry.row_label(model, group[0]["dataset"], given),
+                          *(f"{k}={v}" for k, v in given.items())])
         ns = sorted({r["n_points"] for r in group})
         for ax, key in zip(axes, SCALING_PANELS):
             mean, low, high = zip(*(seed_stats([r for r in group if r["n_points"] == n], key)
@@ -593,7 +594,9 @@ def plot_robustness(model: str, rows: list, names: list, path: Path) -> Path:
             draw(ax, group, names, metric)
             rest = " ".join(f"{k}={v}" for k, v in zip(names[2:], key[1:]))
             ax.set_title(" ".join(filter(None, [key[0], rest, title])))
-    fig.suptitle(f"{registry.get(model).label}: robustness over {', '.join(names)} "
+    # a setting the label names shows its default, or the grid's name where the grid sweeps it
+    label = registry.row_label(model, rows[0]["dataset"], {k: k for k in names})
+    fig.suptitle(f"{label}: robustness over {', '.join(names)} "
                  "\n(mean over seeds, min to max; x: a run failed; diverging: runs whose "
                  "ELBO estimate did not converge)")
     return save_figure(fig, path)

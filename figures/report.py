@@ -30,13 +30,24 @@ PAGES = ("README.md", "docs/*.md")
 MARKER = re.compile(r"(<!-- report:([\w.-]+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
 COLUMNS = {"log_px": "log p(x)", "log_px_stderr": "its AIS standard error",
            "bdmc_gap": "BDMC gap", "train_log_px": "training-subset log p(x)",
+           "train_test_gap": "train-test gap",
            "valid_log_px": "validation log p(x)", "best_step": "best step", "elbo": "true ELBO",
            "elbo_estimated_by_T": "ELBO estimated by T", "critic_kl_bias": "critic's KL bias",
            "posterior_gap": "posterior gap", "train_seconds": "training time (s)"}
 # Shown only where a row of the table has them: AIS, held-out images, a validation split, an
 # adversary's bias measured on a grid (D = 2).
-OPTIONAL_COLUMNS = ("log_px_stderr", "bdmc_gap", "train_log_px", "valid_log_px", "best_step",
-                    "critic_kl_bias")
+OPTIONAL_COLUMNS = ("log_px_stderr", "bdmc_gap", "train_log_px", "train_test_gap",
+                    "valid_log_px", "best_step", "critic_kl_bias")
+# Columns a row's own figures give: the train-test gap, training-subset minus test log p(x).
+DERIVED = {"train_test_gap": ("train_log_px", "log_px")}
+
+
+def value(row: dict, column: str) -> float | None:
+    """A run's figure in a column, None where the run lacks it."""
+    if column in DERIVED:
+        minuend, subtrahend = (value(row, c) for c in DERIVED[column])
+        return None if minuend is None or subtrahend is None else minuend - subtrahend
+    return None if row.get(column) in ("", None) else float(row[column])
 
 
 def read_summary(folder: Path) -> tuple:
@@ -88,12 +99,12 @@ def results_table(rows: list, source: dict, dataset: str) -> str:
     model and value where a swept setting takes several)."""
     rows = [r for r in rows if r["dataset"] == dataset]
     columns = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS
-               or any(r.get(c) not in ("", None) for r in rows)]
+               or any(value(r, c) is not None for r in rows)]
     lines = []
     for label, runs in groups(rows):
         cells = [label]
         for column in columns:
-            values = [float(r[column]) for r in runs if r.get(column) not in ("", None)]
+            values = [v for v in (value(r, column) for r in runs) if v is not None]
             text = spread(values, DECIMALS.get(column, 4))
             if column == "elbo" and any(r.get("elbo_lower_bound") == "True" for r in runs):
                 text = ">= " + text + ("" if all(r["elbo_converged"] == "True" for r in runs)

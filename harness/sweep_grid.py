@@ -57,6 +57,6 @@ def parse_grid(items: list, models: tuple) -> dict:
 
 def skipped_settings(grid: dict, models: tuple) -> list:
     """'setting: not a setting of MODEL' for each grid setting a model runs without."""
-    return [f"--grid {name} does not apply to {registry.get(model).label}; its runs use "
+    return [f"--grid {name} does not apply to {model}; its runs use "
             "its default" for name in grid for model in models
             if not applies(name, model)]

@@ -105,9 +105,9 @@ def test_held_out_and_validation_columns_appear_where_a_summary_has_them():
              "elbo": "-19.0", "elbo_converged": "True", "elbo_lower_bound": "",
              "elbo_estimated_by_T": "", "posterior_gap": "1.0", "train_seconds": "10.0"}]
     table = report.results_table(rows, {"name": "d", **SOURCE}, "digits")
-    assert table.startswith("| model | log p(x) | training-subset log p(x) | validation log p(x) "
-                            "| best step | true ELBO |")
-    assert "| VAE | -18.0000 | -17.0000 | -17.5000 | 5000 | -19.0000 |" in table
+    assert table.startswith("| model | log p(x) | training-subset log p(x) | train-test gap "
+                            "| validation log p(x) | best step | true ELBO |")
+    assert "| VAE | -18.0000 | -17.0000 | 1.0000 | -17.5000 | 5000 | -19.0000 |" in table
     older = [{k: v for k, v in rows[0].items() if k not in ("valid_log_px", "best_step")}]
     assert "best step" not in report.results_table(older, {"name": "d", **SOURCE}, "digits")
 
