@@ -15,9 +15,6 @@ from model import TERM_NAMES, Model, ModelSpec, PosteriorTerms, lazy_module, ter
 tf = lazy_module("tensorflow")
 ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
 
-MIN_VARIANCE = 1e-6      # keeps q's estimated standard deviation above zero
-
-
 def adversary_loss(t_q, t_p):
     """Logistic loss, q samples positive: -log sigmoid(T(x, z_q)) - log(1 - sigmoid(T(x, z_p)))."""
     return tf.nn.softplus(-t_q) + tf.nn.softplus(t_p)
@@ -205,6 +202,7 @@ class AdaptiveContrastAVB(AVB):
 
     def build_encoder(self, config: AVBConfig, n_pixels: int):
         self.moment_samples = config.moment_samples
+        self.variance_floor = config.contrast_variance_floor
         encoder, self.coefficients, self.basis = networks.build_structured_encoder(
             n_pixels, config.noise_dim, config.basis_size, config.encoder_width,
             config.encoder_depth, config.activation, latent_dim=config.latent_dim)
@@ -222,7 +220,7 @@ class AdaptiveContrastAVB(AVB):
         mean = a_0 + tf.reduce_sum(a * v_mean, 1)
         variance = tf.einsum("nid,dij,njd->nd", a, v_cov, a)
         return GaussianContrast(tf.stop_gradient(mean),
-                                tf.stop_gradient(tf.sqrt(variance + MIN_VARIANCE)))
+                                tf.stop_gradient(tf.sqrt(variance + self.variance_floor)))
 
     contrast_seeds = 1
 

@@ -293,6 +293,9 @@ class AVBConfig(EncoderDecoderConfig):
                                   "a_i(x) v_i(eps)")
     moment_samples: int = _setting(1024, "adaptive contrast: noise draws per step from which "
                                          "the moments of v(eps), and so of q, are estimated")
+    contrast_variance_floor: float = _setting(
+        1e-6, "adaptive contrast: added to q's estimated variance in each dimension before its "
+              "square root, the contrast's standard deviation: keeps it above zero")
 
 
 @dataclass(frozen=True)

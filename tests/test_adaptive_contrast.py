@@ -74,3 +74,17 @@ def test_the_contrast_values_normalise_z_and_know_their_log_density():
     # log N(z; m, s^2) = log N(z_bar; 0, I) - sum log s
     np.testing.assert_allclose(gaussian.log_density(z), prior.log_density(z_bar)
                                - np.sum(np.log(std.numpy())), rtol=1e-5)
+
+
+def test_the_contrasts_standard_deviation_is_qs_with_the_variance_floor_added():
+    # The Gaussian encoder of known moments: sigma_d(x)^2 = STDS^2 (Cov[v] estimated from
+    # many draws of eps), and the contrast's sigma is sqrt(STDS^2 + floor).
+    for floor in (1e-6, 0.25):
+        config = AVBConfig(contrast="adaptive", basis_size=1, moment_samples=200000,
+                           contrast_variance_floor=floor)
+        model = registry.spec_for(config).build(config, 4)
+        model.encoder, model.coefficients, model.basis = gaussian_structured_encoder(
+            config.noise_dim)
+        contrast = model.moments(tf.constant(data.load("4px").x), tf.constant([3, 4]))
+        np.testing.assert_allclose(contrast.mean.numpy(), MEANS, atol=0.01)
+        np.testing.assert_allclose(contrast.std.numpy(), np.sqrt(STDS ** 2 + floor), rtol=0.01)
