@@ -5,7 +5,6 @@ Gaussian r(z|x) that has q's mean and variance instead of with the prior."""
 
 from typing import NamedTuple
 
-import data
 import networks
 from configs import AVBConfig
 from densities import (bernoulli_log_likelihood, gaussian_log_density,
@@ -239,9 +238,6 @@ SPECS = (
               description="AVB whose T contrasts q(z|x) with a Gaussian of q's mean and "
                           "variance (adaptive contrast)",
               variant_settings={"contrast": "adaptive"},
-              # 4px: chosen by true ELBO over seeds 0-2 and by cost (README, "Robustness
-              # maps"); images: the VAE's 10000 steps, chosen on validation over seeds 0-2 on
-              # digits (D = 2, 8) and mnist5k (D = 8) (docs/results-images.md)
-              variant_defaults={"4px": {"learning_rate": 5e-4},
-                                **{name: {"steps": 10000} for name in data.IMAGE_NAMES}}),
+              # chosen by true ELBO over seeds 0-2 and by cost (README, "Robustness maps")
+              variant_defaults={"4px": {"learning_rate": 5e-4}}),
 )
