@@ -9,6 +9,7 @@ import configs
 import registry
 import sweep
 import train_avb
+import train_vae
 from configs import AVBConfig, VAEConfig
 from harness import rundir
 from model import Except, ModelSpec
@@ -131,3 +132,13 @@ def test_a_sweep_takes_a_selecting_setting_but_never_turns_a_model_into_another(
                         "importance_samples=1,4")
     assert_usage_error(refused, "vae 4px importance_samples=4 seed 0",
                        "make a run of iwae, not of vae")
+
+
+@pytest.mark.parametrize("value, accepted", [("0", True), ("0.1", True), ("-0.1", False),
+                                             ("inf", False), ("nan", False), ("x", False)])
+def test_weight_decay_takes_zero_or_more_and_refuses_the_rest(capsys, value, accepted):
+    with pytest.raises(SystemExit) as stop:
+        train_vae.main(["--dataset", "4px", "--weight-decay", value, "--print-config"])
+    assert (stop.value.code == 0) == accepted
+    if not accepted:
+        assert f"expected a finite number >= 0, got {value!r}" in capsys.readouterr().err
