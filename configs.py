@@ -63,23 +63,24 @@ def ais_steps(text: str) -> int:
     return bounded_int(text, 1, AIS_STEPS_MAX, f"a number of steps from 1 to {AIS_STEPS_MAX}")
 
 
-def finite_float(text: str, zero_allowed: bool, expected: str) -> float:
-    """A finite number above 0 (or at it, where zero_allowed), else a usage error."""
+def finite_float(text: str, zero_allowed: bool, sign: str) -> float:
+    """A finite number above 0 (or at it, where zero_allowed), else a usage error calling it
+    a `sign` number."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a {sign} number, got {text!r}")
     if not (value >= 0 if zero_allowed else value > 0) or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a {sign} finite number, got {text!r}")
     return value
 
 
 def positive_float(text: str) -> float:
-    return finite_float(text, False, "a positive finite number")
+    return finite_float(text, False, "positive")
 
 
 def nonnegative_float(text: str) -> float:
-    return finite_float(text, True, "a finite number >= 0")
+    return finite_float(text, True, "non-negative")
 
 
 def held_out_fraction(text: str) -> float:

@@ -141,4 +141,4 @@ def test_weight_decay_takes_zero_or_more_and_refuses_the_rest(capsys, value, acc
         train_vae.main(["--dataset", "4px", "--weight-decay", value, "--print-config"])
     assert (stop.value.code == 0) == accepted
     if not accepted:
-        assert f"expected a finite number >= 0, got {value!r}" in capsys.readouterr().err
+        assert "expected a non-negative" in capsys.readouterr().err
