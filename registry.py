@@ -150,8 +150,10 @@ def default_settings(name: str, dataset: str) -> dict:
 
 def row_label(name: str, dataset: str, settings: dict) -> str:
     """The named model's label for a row of a table of runs on dataset: the settings its
-    label names (the IWAE's K) from the given ones (a sweep's grid), else its defaults."""
-    return get(name).run_label({**default_settings(name, dataset), **settings})
+    label names (the IWAE's K) from the given ones (a sweep's grid), else its defaults. A
+    setting given as '' (a summary's cell for a setting the model runs without) is skipped."""
+    given = {k: v for k, v in settings.items() if v != ""}
+    return get(name).run_label({**default_settings(name, dataset), **given})
 
 
 # The training scripts.

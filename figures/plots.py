@@ -544,9 +544,8 @@ def plot_scaling(rows: list, grid: dict, path: Path) -> Path:
     drawn = []        # models drawn so far: a model's grid values differ in line style
     for (model, values), group in groups.items():
         drawn.append(model)
-        given = {k: v for k, v in zip(grid, values) if v != ""}
-        label = " ".join([registry.row_label(model, group[0]["dataset"], given),
-                          *(f"{k}={v}" for k, v in given.items())])
+        label = " ".join([registry.row_label(model, group[0]["dataset"], dict(zip(grid, values))),
+                          *(f"{k}={v}" for k, v in zip(grid, values) if v != "")])
         ns = sorted({r["n_points"] for r in group})
         for ax, key in zip(axes, SCALING_PANELS):
             mean, low, high = zip(*(seed_stats([r for r in group if r["n_points"] == n], key)

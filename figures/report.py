@@ -87,8 +87,8 @@ def groups(rows: list) -> list:
         runs = [r for r in rows if r["model"] == model]
         for values in dict.fromkeys(tuple(r[k] for k in swept) for r in runs):
             group = [r for r in runs if tuple(r[k] for k in swept) == values]
-            label = registry.row_label(model, group[0]["dataset"], {
-                k: group[0][k] for k in grid if group[0][k] != ""}) + "".join(
+            label = registry.row_label(model, group[0]["dataset"],
+                                       {k: group[0][k] for k in grid}) + "".join(
                 f", {k} {v}" for k, v in zip(swept, values))
             out.append((label, group))
     return out
