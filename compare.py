@@ -25,14 +25,14 @@ from harness import exits, memory, rundir
 from harness import startup
 from configs import (QUADRATURE_DIM, OneLineErrorParser, dataset_name, latent_size,
                      positive_int, seed_value)
-from figures.tables import number, table_lines
+from figures.tables import number, table_lines, train_test_gap
 from harness.rundir import RunDirError
 from harness.runstart import resumed_config
 
 RESULT_COLUMNS = ("model", "dataset", "latent_dim", "seeds", "log_px_method", "log_px",
                   "log_px_min", "log_px_max", "log_px_stderr", "bdmc_gap", "bdmc_gap_stderr",
                   "log_px_image_stderr",
-                  "train_log_px", "valid_log_px", "best_step", "optimum_log_px",
+                  "train_log_px", "train_test_gap", "valid_log_px", "best_step", "optimum_log_px",
                   "elbo", "elbo_converged", "elbo_lower_bound", rundir.CRITIC_ELBO,
                   "posterior_gap", "train_seconds", "steps_per_second")
 FIRST_MEAN_COLUMN = RESULT_COLUMNS.index("log_px")
@@ -117,7 +117,7 @@ def to_train(spec: RunSpec, state: str, dataset: str, steps: int | None,
 
 
 def train_run(spec: RunSpec, config, resume: bool) -> None:
-    from harness import training   # here, not at the top: --help and usage errors never load TensorFlow
+    from harness import training   # here: --help and usage errors never load TensorFlow
 
     print(f"{spec.path} is {'unfinished: resuming' if resume else 'missing: training'} "
           f"{registry.get(spec.model).run_label(config)} on {config.dataset}, "
@@ -185,9 +185,14 @@ def group_by_model(runs: list) -> dict:
 
 # The results table.
 
-def mean_metric(runs: list, key: str) -> float | None:
-    values = [run.metrics[key] for run in runs if run.metrics.get(key) is not None]
+def mean_of(values: list) -> float | None:
+    """The mean of the values that are not None; None where none is."""
+    values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
+
+
+def mean_metric(runs: list, key: str) -> float | None:
+    return mean_of([run.metrics.get(key) for run in runs])
 
 
 def result_row(model: str, runs: list) -> dict:
@@ -199,7 +204,9 @@ def result_row(model: str, runs: list) -> dict:
                dataset=runs[0].config["dataset"], latent_dim=runs[0].config["latent_dim"],
                log_px_method=runs[0].metrics.get("log_px_method", "quadrature"),
                seeds=" ".join(str(run.config["seed"]) for run in runs),
-               log_px_min=min(log_px), log_px_max=max(log_px))
+               log_px_min=min(log_px), log_px_max=max(log_px),
+               train_test_gap=mean_of([train_test_gap(run.metrics.get("train_log_px"),
+                                                      run.metrics["log_px"]) for run in runs]))
     return row
 
 
@@ -229,22 +236,24 @@ def log_px_text(row: dict) -> str:
 def markdown_table(rows: list) -> str:
     """One row per model. Where the runs were evaluated on held-out test images, log p(x)
     and the ELBO are theirs, and log p(x) on as many training images stands beside them in
-    place of the optimum (which is not known); where the runs chose their best step on a
-    validation split, the validation figure there and that step (means over seeds) too."""
+    place of the optimum (which is not known), with the train-test gap (the mean of the
+    runs' own); where the runs chose their best step on a validation split, the validation
+    figure there and that step (means over seeds) too."""
     held_out = any(r["train_log_px"] is not None for r in rows)
     validated = any(r["best_step"] is not None for r in rows)
     header = ["model", "D", f"{'test ' if held_out else ''}log p(x)",
-              "training-subset log p(x)" if held_out else "optimum",
+              *(["training-subset log p(x)", "train-test gap"] if held_out else ["optimum"]),
               *(["validation log p(x)", "best step"] if validated else []), "true ELBO",
               "ELBO estimated by T", "posterior gap", "training time (s)", "steps/s", "seeds"]
     lines = table_lines(header, [
         [r["model"], r["latent_dim"], log_px_text(r),
-         number(r["train_log_px"] if held_out else r["optimum_log_px"]),
+         *([number(r["train_log_px"]), number(r["train_test_gap"])] if held_out
+           else [number(r["optimum_log_px"])]),
          *([number(r["valid_log_px"]), number(r["best_step"], 0)] if validated else []),
          elbo_text(r), number(r[rundir.CRITIC_ELBO]),
          f"{'' if r['elbo_converged'] else '>= '}{number(r['posterior_gap'])}",
          number(r["train_seconds"], 1), number(r["steps_per_second"], 0), r["seeds"]]
-        for r in rows], "lrrr" + "rr" * validated + "rrrrrl")
+        for r in rows], "lrrr" + "r" * held_out + "rr" * validated + "rrrrrl")
     return "\n".join(lines) + "\n"
 
 
@@ -263,10 +272,11 @@ def write_results(groups: dict, csv_path: Path, markdown_path: Path) -> str:
             "point; D is the latent dimension. log p(x) is exact (quadrature) unless marked AIS: "
             "then it is a stochastic lower bound, given with its standard error over the "
             "chains and the BDMC gap (upper minus lower bound on data simulated from the "
-            "model), which bounds AIS's own error there. A true ELBO marked diverging is an upper estimate: its nearest-neighbour "
-            "entropy estimate kept falling as the sample grew, so q has no density there and "
-            "the ELBO may be minus infinity. One marked >= is a lower bound: a semi-implicit q's, "
-            "from its log q estimated by mixing draws.\n\n" + table)
+            "model), which bounds AIS's own error there. A true ELBO marked diverging is an "
+            "upper estimate: its nearest-neighbour entropy estimate kept falling as the sample "
+            "grew, so q has no density there and the ELBO may be minus infinity. One marked >= "
+            "is a lower bound: a semi-implicit q's, from its log q estimated by mixing draws."
+            "\n\n" + table)
     rundir.write_atomic(markdown_path, lambda p: p.write_text(text))
     return table
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import registry
-from figures.tables import DECIMALS, number, table_lines
+from figures.tables import DECIMALS, number, table_lines, train_test_gap
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "results"
@@ -38,15 +38,15 @@ COLUMNS = {"log_px": "log p(x)", "log_px_stderr": "its AIS standard error",
 # adversary's bias measured on a grid (D = 2).
 OPTIONAL_COLUMNS = ("log_px_stderr", "bdmc_gap", "train_log_px", "train_test_gap",
                     "valid_log_px", "best_step", "critic_kl_bias")
-# Columns a row's own figures give: the train-test gap, training-subset minus test log p(x).
-DERIVED = {"train_test_gap": ("train_log_px", "log_px")}
+# Columns a row's own figures give: a column -> (its rule, the columns it reads).
+DERIVED = {"train_test_gap": (train_test_gap, ("train_log_px", "log_px"))}
 
 
 def value(row: dict, column: str) -> float | None:
     """A run's figure in a column, None where the run lacks it."""
     if column in DERIVED:
-        minuend, subtrahend = (value(row, c) for c in DERIVED[column])
-        return None if minuend is None or subtrahend is None else minuend - subtrahend
+        rule, inputs = DERIVED[column]
+        return rule(*(value(row, c) for c in inputs))
     return None if row.get(column) in ("", None) else float(row[column])
 
 

@@ -54,7 +54,8 @@ def markdown_summary(rows: list, grid: dict, timing: str) -> str:
     lines = table_lines(head, [
         [registry.row_label(r["model"], r["dataset"], {k: r[k] for k in grid}), r["dataset"],
          str(r["seed"]),
-         *(str(r[k]) for k in grid), *(number(r[k], DECIMALS.get(k, 4)) for k in SUMMARY_METRICS[:-1]),
+         *(str(r[k]) for k in grid),
+         *(number(r[k], DECIMALS.get(k, 4)) for k in SUMMARY_METRICS[:-1]),
          number(r["train_seconds"], DECIMALS["train_seconds"]),
          r["status"] + (f": {r['error']}" if r["error"] else ""), r["run_dir"]]
         for r in rows])

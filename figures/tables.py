@@ -14,6 +14,12 @@ def number(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def train_test_gap(train_log_px, log_px) -> float | None:
+    """The train-test gap: training-subset minus test log p(x) (None where either is
+    missing)."""
+    return None if train_log_px is None or log_px is None else train_log_px - log_px
+
+
 def table_lines(header: list, rows: list, align: str = "") -> list:
     """The lines of a Markdown table: the header, the separator, a line per row of cells
     (strings; a '|' inside a cell is written '/'). align holds one letter per column, l (the

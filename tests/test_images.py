@@ -243,9 +243,14 @@ def test_compare_draws_and_tabulates_digits_runs(digit_runs, capsys):
     assert result.returncode == 0, result.stderr
     out = digit_runs / "compare-digits"
     text = (out / "results.md").read_text()
-    assert "test log p(x) | training-subset log p(x) | validation log p(x) | best step" in text
+    assert ("test log p(x) | training-subset log p(x) | train-test gap | validation log p(x) "
+            "| best step") in text
     with open(out / "results.csv", newline="") as f:
-        assert {row["best_step"] for row in csv.DictReader(f)} == {"30.0"}
+        rows = list(csv.DictReader(f))
+    assert {row["best_step"] for row in rows} == {"30.0"}
+    for row in rows:     # one run per model: its gap is its own two figures' difference
+        assert float(row["train_test_gap"]) == pytest.approx(
+            float(row["train_log_px"]) - float(row["log_px"]))
     assert "Evaluated on 20 held-out test images of digits (static binarisation" in text
     for name in ("metrics.png", "latent-vae.png", "latent-avb.gif", "posterior-avb.png",
                  "critic-avb.png"):
