@@ -14,6 +14,7 @@ from model import TERM_NAMES, Model, ModelSpec, PosteriorTerms, lazy_module, ter
 tf = lazy_module("tensorflow")
 ADVERSARY_METRICS = ("adversary_loss", "adversary_accuracy")
 
+
 def adversary_loss(t_q, t_p):
     """Logistic loss, q samples positive: -log sigmoid(T(x, z_q)) - log(1 - sigmoid(T(x, z_p)))."""
     return tf.nn.softplus(-t_q) + tf.nn.softplus(t_p)
